@@ -1,0 +1,1 @@
+"""Offline provisioning of the machine-learning models the assistant uses."""
