@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -74,12 +75,28 @@ class Corpus:
         raise KeyError(entry_id)
 
     def superseded_citations(self, entry: Entry) -> list[str]:
-        """Documents cited by an entry that the registry marks superseded or expired."""
-        bad = {DocumentStatus.superseded, DocumentStatus.expired}
-        return sorted({
-            lb.document for lb in entry.legal_basis
-            if lb.document in self.documents and self.documents[lb.document].status in bad
-        })
+        """Superseded or expired documents the entry cites without having been reviewed since the change."""
+        return sorted({lb.document for lb in entry.legal_basis
+                       if is_stale_citation(self.documents, lb.document, entry.reviewed_at)})
+
+
+def is_stale_citation(documents: dict[str, LegalDocument], number: str, reviewed_at: Any) -> bool:
+    """A citation is stale when its document was replaced and the entry was not reviewed after that.
+
+    Entries may cite a replaced document on purpose (to explain the former rule); once an editor has
+    reviewed the entry after the successor took effect, the citation is no longer flagged.
+    """
+    doc = documents.get(number)
+    if doc is None or doc.status not in (DocumentStatus.superseded, DocumentStatus.expired):
+        return False
+    successors = [documents.get(n) for n in doc.superseded_by]
+    dates = [s.effective_from for s in successors if s is not None and s.effective_from is not None]
+    if not dates or reviewed_at is None:
+        return True
+    try:
+        return reviewed_at < max(dates)
+    except TypeError:
+        return True
 
 
 def _locate(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
@@ -167,7 +184,7 @@ def _load_documents(path: Path, problems: list[Problem]) -> dict[str, LegalDocum
         if doc.number in docs:
             problems.append(Problem(path, _locate(node, ("documents", i)), f"văn bản trùng: {doc.number}"))
         docs[doc.number] = doc
-    for i, doc in enumerate(docs.values()):
+    for doc in docs.values():
         for other in doc.superseded_by + doc.amended_by:
             if other not in docs:
                 problems.append(Problem(path, 1, f"{doc.number}: văn bản thay thế/sửa đổi {other} chưa có trong sổ"))
@@ -180,6 +197,15 @@ def _check_entry(entry: Entry, path: Path, node: yaml.Node | None, problems: lis
     if path.parent.name != entry.topic:
         problems.append(Problem(path, _locate(node, ("topic",)),
                                 f"mục chủ đề '{entry.topic}' phải nằm trong thư mục entries/{entry.topic}/"))
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _check_citations(data: dict[str, Any], path: Path, node: yaml.Node | None, docs: dict[str, LegalDocument],
@@ -196,10 +222,10 @@ def _check_citations(data: dict[str, Any], path: Path, node: yaml.Node | None, d
         doc = docs.get(number)
         if doc is None:
             problems.append(Problem(path, line, f"văn bản {number} chưa có trong {DOCUMENTS_FILE}"))
-        elif doc.status in (DocumentStatus.superseded, DocumentStatus.expired):
+        elif is_stale_citation(docs, number, _as_date(data.get("reviewed_at"))):
             successor = ", ".join(doc.superseded_by) or "?"
             problems.append(Problem(path, line, f"trích dẫn văn bản đã hết hiệu lực {number} "
-                                                f"(thay bởi {successor}): kiểm tra lại", warning=True))
+                                                f"(thay bởi {successor}) mà mục chưa được rà soát từ đó", warning=True))
 
 
 def load_corpus(root: Path, *, strict: bool = True) -> Corpus:

@@ -114,7 +114,8 @@ def test_needs_review_requires_note(kb):
 
 def test_superseded_citation_is_a_warning(kb):
     path = _entry(kb)
-    path.write_text(path.read_text("utf-8").replace("document: 154/2024/NĐ-CP", "document: 62/2021/NĐ-CP"), "utf-8")
+    text = path.read_text("utf-8").replace("document: 154/2024/NĐ-CP", "document: 62/2021/NĐ-CP")
+    path.write_text(text.replace("reviewed_at: 2026-11-25", "reviewed_at: 2024-06-01"), "utf-8")
     problems = validate(kb)
     assert [p for p in problems if not p.warning] == []
     (warning,) = [p for p in problems if p.warning]
@@ -140,3 +141,11 @@ def test_draft_entries_are_not_served(kb):
 def test_the_real_corpus_is_valid():
     problems = [p.format(REPO) for p in validate(REPO / "knowledge_base") if not p.warning]
     assert problems == []
+
+
+def test_citing_replaced_law_after_review_is_not_flagged(kb):
+    path = _entry(kb)
+    path.write_text(path.read_text("utf-8").replace("document: 154/2024/NĐ-CP", "document: 62/2021/NĐ-CP"), "utf-8")
+    assert [p for p in validate(kb) if p.warning] == []
+    corpus = load_corpus(kb)
+    assert corpus.superseded_citations(corpus.entries[0]) == []

@@ -1,0 +1,1 @@
+"""Knowledge base: schema, loading and validation of ``knowledge_base/``."""

@@ -1,0 +1,1 @@
+"""Evaluation datasets, quality evaluation and benchmarks (not imported by the application)."""
