@@ -28,10 +28,18 @@ class Settings(BaseSettings):
     shared_dir: Path = Field(default=REPO_ROOT.parent / "shared", description="shared eval material")
     max_question_chars: int = 2000
     torch_threads: int = 2
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: SQLite in DATA_DIR)")
+    rate_limit_per_minute: int = Field(default=30, description="chat API requests per client per minute; 0 = off")
+    cors_origins: list[str] = Field(default_factory=list, description='e.g. ["https://app.example.vn"]')
+    log_level: str = "INFO"
 
     @property
     def models_path(self) -> Path:
         return self.model_dir or self.data_dir / "models"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'assistant.db'}"
 
     @property
     def index_path(self) -> Path:

@@ -113,6 +113,21 @@ def index_build() -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Run the chat API and web widget with uvicorn (models load once, at start-up)."""
+    import uvicorn
+
+    from assistant.api.main import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                proxy_headers=False, timeout_graceful_shutdown=10)
+
+
+@app.command()
 def setup() -> None:
     """Provision the embedding model offline, validate the corpus and build the index (idempotent)."""
     from assistant.qa.engine import QAEngine

@@ -1,0 +1,1 @@
+"""API routers: chat (chat, feedback, sessions) and health (healthz, readyz, metrics)."""

@@ -1,0 +1,90 @@
+"""``/api/v1/chat``, ``/api/v1/feedback``, ``/api/v1/sessions/{id}``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from fastapi import APIRouter, HTTPException, status
+
+from assistant.api.deps import ReadyStateDep
+from assistant.api.schemas import (
+    ChatRequest,
+    ChatResponse,
+    CitationOut,
+    FeedbackRequest,
+    FeedbackResponse,
+    MessageOut,
+    SessionOut,
+)
+from assistant.privacy import mask_pii
+from assistant.text import clean
+
+router = APIRouter(tags=["chat"])
+log = logging.getLogger("assistant.api.chat")
+
+
+def _citations(state, answer) -> list[CitationOut]:
+    docs = state.engine.corpus.documents
+    return [CitationOut(document=c.document, article=c.article,
+                        title=docs[c.document].title if c.document in docs else None) for c in answer.citations]
+
+
+@router.post("/chat", response_model=ChatResponse, summary="Send a message, get the assistant's reply")
+def post_chat(body: ChatRequest, state: ReadyStateDep) -> ChatResponse:
+    limit = state.settings.max_question_chars
+    if len(body.message) > limit:
+        raise HTTPException(422, f"Tin nhắn dài quá {limit} ký tự. Bạn hãy rút gọn câu hỏi nhé.")
+    if not clean(body.message):
+        raise HTTPException(422, "Tin nhắn trống. Bạn hãy nhập câu hỏi.")
+    store = state.store
+    session = store.get_session(body.session_id) if body.session_id else None
+    session_id = session.id if session else store.create_session()
+    context = store.get_context(session_id)
+    store.add_message(session_id, "user", body.message)
+    started = time.perf_counter()
+    turn = state.dialogue.respond(body.message, context)
+    elapsed = time.perf_counter() - started
+    answer = turn.answer
+    citations = _citations(state, answer)
+    saved = store.add_message(session_id, "assistant", answer.answer, topic=answer.topic, entry_id=answer.entry_id,
+                              abstained=answer.abstained, reason=answer.reason, confidence=answer.confidence,
+                              citations=[c.model_dump() for c in citations])
+    store.set_context(session_id, turn.context)
+    if turn.handoff:
+        store.set_handoff(session_id, True)
+    m = state.metrics
+    m.answer_latency.observe(elapsed)
+    m.turns.labels(answer.reason, answer.topic or "none").inc()
+    if answer.abstained:
+        m.declined.labels(answer.reason).inc()
+    log.info("turn session=%s topic=%s entry=%s reason=%s conf=%.2f %.0fms q=%s", session_id[:8], answer.topic,
+             answer.entry_id, answer.reason, answer.confidence, elapsed * 1000, json.dumps(mask_pii(body.message)[:200],
+                                                                                       ensure_ascii=False))
+    handoff = turn.handoff or (session.handoff if session else False)
+    return ChatResponse(session_id=session_id, message_id=saved.id, reply=answer.answer, citations=citations,
+                        topic=answer.topic, abstained=answer.abstained, handoff=handoff,
+                        suggestions=answer.suggestions)
+
+
+@router.post("/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackResponse,
+             summary="Rate an assistant message (1 useful, -1 not useful)")
+def post_feedback(body: FeedbackRequest, state: ReadyStateDep) -> FeedbackResponse:
+    message = state.store.get_message(body.message_id)
+    if message is None or message.role != "assistant":
+        raise HTTPException(404, "Không tìm thấy câu trả lời cần đánh giá.")
+    saved = state.store.add_feedback(body.message_id, body.rating, body.comment)
+    state.metrics.feedback.labels("up" if body.rating == 1 else "down").inc()
+    return FeedbackResponse(feedback_id=saved.id, message_id=body.message_id)
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut, summary="Messages of a session")
+def get_session(session_id: str, state: ReadyStateDep) -> SessionOut:
+    session = state.store.get_session(session_id)
+    if session is None:
+        raise HTTPException(404, "Không tìm thấy phiên trò chuyện.")
+    return SessionOut(session_id=session.id, handoff=session.handoff, messages=[
+        MessageOut(message_id=m.id, role=m.role, text=m.text, created_at=m.created_at.isoformat(),
+                   citations=[CitationOut(**c) for c in (m.citations or [])], topic=m.topic, abstained=m.abstained)
+        for m in session.messages])

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages the tests and benchmarks need: Chromium + ChromeDriver (widget browser test), wrk
+# (load test). Idempotent: installs only what is missing; needs root (or sudo) when something is.
+set -euo pipefail
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+command -v wrk >/dev/null || need+=(wrk)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "system-deps: installing ${need[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
