@@ -19,6 +19,7 @@ from assistant.api.schemas import (
     SessionOut,
 )
 from assistant.privacy import mask_pii
+from assistant.qa import replies
 from assistant.text import clean
 
 router = APIRouter(tags=["chat"])
@@ -26,9 +27,25 @@ log = logging.getLogger("assistant.api.chat")
 
 
 def _citations(state, answer) -> list[CitationOut]:
+    """Structured citations; the title is a law's name, or the kind of a lower-level document."""
     docs = state.engine.corpus.documents
-    return [CitationOut(document=c.document, article=c.article,
-                        title=docs[c.document].title if c.document in docs else None) for c in answer.citations]
+
+    def title(number: str) -> str | None:
+        doc = docs.get(number)
+        if doc is None:
+            return None
+        return doc.title if doc.type == "Luật" else doc.type
+
+    return [CitationOut(document=c.document, article=c.article, title=title(c.document)) for c in answer.citations]
+
+
+def _reply(state, answer) -> str:
+    """The answer without its closing legal-basis line: the API carries citations as data."""
+    if not answer.entry_id:
+        return answer.answer
+    entry = state.engine.corpus.entry(answer.entry_id)
+    line = replies.legal_basis_line(entry, state.engine.corpus.documents)
+    return answer.answer.replace("\n\n" + line, "", 1)
 
 
 @router.post("/chat", response_model=ChatResponse, summary="Send a message, get the assistant's reply")
@@ -48,7 +65,8 @@ def post_chat(body: ChatRequest, state: ReadyStateDep) -> ChatResponse:
     elapsed = time.perf_counter() - started
     answer = turn.answer
     citations = _citations(state, answer)
-    saved = store.add_message(session_id, "assistant", answer.answer, topic=answer.topic, entry_id=answer.entry_id,
+    reply = _reply(state, answer)
+    saved = store.add_message(session_id, "assistant", reply, topic=answer.topic, entry_id=answer.entry_id,
                               abstained=answer.abstained, reason=answer.reason, confidence=answer.confidence,
                               citations=[c.model_dump() for c in citations])
     store.set_context(session_id, turn.context)
@@ -63,7 +81,7 @@ def post_chat(body: ChatRequest, state: ReadyStateDep) -> ChatResponse:
              answer.entry_id, answer.reason, answer.confidence, elapsed * 1000, json.dumps(mask_pii(body.message)[:200],
                                                                                        ensure_ascii=False))
     handoff = turn.handoff or (session.handoff if session else False)
-    return ChatResponse(session_id=session_id, message_id=saved.id, reply=answer.answer, citations=citations,
+    return ChatResponse(session_id=session_id, message_id=saved.id, reply=reply, citations=citations,
                         topic=answer.topic, abstained=answer.abstained, handoff=handoff,
                         suggestions=answer.suggestions)
 
