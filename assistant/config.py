@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=30, description="chat API requests per client per minute; 0 = off")
     cors_origins: list[str] = Field(default_factory=list, description='e.g. ["https://app.example.vn"]')
     log_level: str = "INFO"
+    rasa_url: str | None = Field(default=None, description="Rasa server, e.g. http://127.0.0.1:5005; unset = retrieval only")
+    rasa_token: str | None = Field(default=None, description="Rasa HTTP API token (for /status)")
+    rasa_timeout_s: float = Field(default=3.0, description="a Rasa turn slower than this falls back to retrieval")
 
     @property
     def models_path(self) -> Path:

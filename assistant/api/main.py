@@ -65,6 +65,7 @@ def configure_logging(level: str) -> None:
 def _load(state: AppState, engine=None, store=None) -> None:
     try:
         from assistant.dialogue import RetrievalDialogue
+        from assistant.dialogue.rasa_client import DialogueSelector, RasaDialogue
         from assistant.store import ChatStore
 
         if store is None:
@@ -78,7 +79,10 @@ def _load(state: AppState, engine=None, store=None) -> None:
             engine = QAEngine.load(state.settings, log=log.info)
             log.info("engine ready in %.1f s (index %s)", time.perf_counter() - started, engine.version)
         state.engine = engine
-        state.dialogue = RetrievalDialogue(engine)
+        settings = state.settings
+        rasa = (RasaDialogue(settings.rasa_url, token=settings.rasa_token, timeout=settings.rasa_timeout_s)
+                if settings.rasa_url else None)
+        state.dialogue = DialogueSelector(RetrievalDialogue(engine), rasa)
     except Exception as exc:  # noqa: BLE001 - reported by /readyz, the process stays up for diagnosis
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.exception("start-up failed")
@@ -100,6 +104,8 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None, loa
         yield
         if state.store is not None:
             state.store.dispose()
+        if state.dialogue is not None:
+            state.dialogue.close()
 
     app = FastAPI(title="Hỏi đáp Công an", version=__version__, lifespan=lifespan,
                   description="Trợ lý hỏi đáp thủ tục hành chính của Công an (API v1).")

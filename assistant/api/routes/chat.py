@@ -61,7 +61,7 @@ def post_chat(body: ChatRequest, state: ReadyStateDep) -> ChatResponse:
     context = store.get_context(session_id)
     store.add_message(session_id, "user", body.message)
     started = time.perf_counter()
-    turn = state.dialogue.respond(body.message, context)
+    turn = state.dialogue.respond(body.message, context, session_id)
     elapsed = time.perf_counter() - started
     answer = turn.answer
     citations = _citations(state, answer)
