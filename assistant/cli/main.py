@@ -136,6 +136,11 @@ def setup() -> None:
     typer.echo(f"ready: index {engine.version}, {len(engine.corpus.served_entries)} entries")
 
 
+from assistant.cli.up import register as _register_up  # noqa: E402  (adds `up` and `actions`)
+
+_register_up(app)
+
+
 def main() -> None:
     try:
         app()
