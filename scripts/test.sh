@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 bash scripts/setup.sh
+bash scripts/setup-rasa.sh
 exec .venv/bin/python -m pytest -q "$@"
