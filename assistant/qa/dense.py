@@ -2,7 +2,7 @@
 
 The index type follows the corpus size: an exact inner-product index (``IndexFlatIP``) up to
 ``HNSW_THRESHOLD`` vectors, where brute force is cheap and recall perfect (0.09 ms per query at the real
-3,139 vectors, 3.6 ms at 25,000 on 2 cores); an HNSW graph above it, because brute force grows linearly
+3,139 vectors, about 4 ms at 25,000 on 2 cores); an HNSW graph above it, because brute force grows linearly
 (15 ms at 100,000 vectors) while HNSW stays near 0.5 ms at recall@10 0.993 for a 15 s build.
 Measured by ``evaluation/benchmark.py`` (``evaluation/reports/benchmark.md``).
 """
