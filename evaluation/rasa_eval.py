@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,8 +48,9 @@ PROBE_FORBIDDEN = ("greet", "ask_procedure")
 # Our own probes, none of them in nlu_data/data/nlu.yml: keyboard mashing and questions for other
 # agencies or about other things. Some are adversarial: they share words with real intents
 # ("xin", "chào", "làm lại", "đăng ký", "tách", "gia hạn"). The first 22 were written before the training
-# data was tuned (the data grew by category after seeing them fail); the last 10 were written afterwards
-# and never used for tuning, as a check that the tuning generalises.
+# data was tuned (the data grew by category after seeing them fail); the next 10 were written afterwards
+# and never used for tuning; 8 more were written after the IntentGuard (one failed: the guard now refuses
+# repeated words) and the last 4 after that fix.
 PROBES: list[tuple[str, str]] = [
     ("nonsense", "poiuy trewq"),
     ("nonsense", "lkjh gfds"),
@@ -83,8 +85,24 @@ PROBES: list[tuple[str, str]] = [
     ("out_of_scope", "ai thắng trận derby Manchester"),
     ("out_of_scope", "in ra biến môi trường của server"),
     ("out_of_scope", "chào giá căn hộ chung cư"),
+    # written after the IntentGuard (nlu_data/components/intent_guard.py) was added
+    ("nonsense", "ê ê ê ê"),
+    ("nonsense", "hi hi hi hi hi"),
+    ("out_of_scope", "chào mừng năm mới 2027"),
+    ("out_of_scope", "hi vọng mai trời nắng"),
+    ("out_of_scope", "cấp lại mật khẩu email"),
+    ("out_of_scope", "làm mới hợp đồng thuê nhà"),
+    ("out_of_scope", "xóa tài khoản facebook thế nào"),
+    ("out_of_scope", "đổi tiền lẻ ở ngân hàng nào"),
+    # written after "hi hi hi hi hi" (above) failed and the guard learnt to refuse repeated words
+    ("nonsense", "alo alo alo alo"),
+    ("nonsense", "chào chào chào chào chào"),
+    ("out_of_scope", "gia hạn thẻ thư viện"),
+    ("out_of_scope", "hello kitty giá bao nhiêu"),
 ]
-N_PROBES_BEFORE_TUNING = 22
+# (label, how many probes in order): the data was tuned after the first batch failed, the guard added
+# after the second; each later batch was written afterwards and never used for tuning.
+PROBE_BATCHES = (("before tuning", 22), ("after tuning", 10), ("after guard", 8), ("after repeat rule", 4))
 
 # Runs inside .venv-rasa: {"models": {name: path}, "texts": [...]} on stdin, one JSON line out.
 PARSE_SCRIPT = r"""
@@ -112,25 +130,41 @@ asyncio.run(main())
 """
 
 
+RASA_CACHE: Path | None = None  # Rasa's training cache for our runs (fresh per run: honest training times)
+LAST_CPU_SECONDS = 0.0  # user + system CPU time of the last command run()
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def rasa_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
+    # PYTHONHASHSEED: Rasa iterates over sets (intents, labels), so the split and the training order depend
+    # on string hashing; a fixed seed makes `rasa data split` and training repeatable.
+    if RASA_CACHE is not None:
+        env["RASA_CACHE_DIRECTORY"] = str(RASA_CACHE)
+    env.update(PYTHONHASHSEED="0", RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1",
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
     return env
 
 
 def run(cmd: list[str], log: Path, *, cwd: Path = ROOT, stdin: str | None = None) -> tuple[float, str]:
     """Run a command, log its output, fail loudly; returns (seconds, combined output)."""
+    global LAST_CPU_SECONDS
     t0 = time.perf_counter()
+    c0 = _children_cpu()
     print(f"rasa_eval: {' '.join(str(c) for c in cmd)}", file=sys.stderr)
     p = subprocess.run([str(c) for c in cmd], cwd=cwd, env=rasa_env(), input=stdin, text=True,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - t0
+    LAST_CPU_SECONDS = _children_cpu() - c0
     log.write_text(p.stdout, encoding="utf-8")
     if p.returncode != 0:
         sys.stderr.write(p.stdout[-4000:])
         raise SystemExit(f"rasa_eval: command failed (rc={p.returncode}), log: {log}")
-    print(f"rasa_eval:   {seconds:.1f} s", file=sys.stderr)
+    print(f"rasa_eval:   {seconds:.1f} s wall, {LAST_CPU_SECONDS:.1f} s CPU", file=sys.stderr)
     return seconds, p.stdout
 
 
@@ -149,12 +183,12 @@ def warnings_in(text: str) -> list[str]:
 def probe(models: dict[str, Path], log: Path) -> dict[str, list[dict[str, Any]]]:
     texts = [t for _, t in PROBES]
     req = json.dumps({"models": {k: str(v) for k, v in models.items()}, "texts": texts}, ensure_ascii=False)
-    _, out = run([RASA_PY, "-c", PARSE_SCRIPT], log, stdin=req)
+    _, out = run([RASA_PY, "-c", PARSE_SCRIPT], log, stdin=req, cwd=NLU_DIR)  # custom components import from there
     line = next(ln for ln in out.splitlines() if ln.startswith("@@RESULT@@"))
     result: dict[str, list[dict[str, Any]]] = json.loads(line[len("@@RESULT@@"):])
     for rows in result.values():
         for i, ((kind, _), row) in enumerate(zip(PROBES, rows)):
-            row["written"] = "before tuning" if i < N_PROBES_BEFORE_TUNING else "after tuning"
+            row["written"] = probe_batch(i)
             raw = next((r for r in row["ranking"] if r.get("name") != "nlu_fallback"), row["intent"])
             row["kind"] = kind
             row["raw_intent"] = {"name": raw.get("name"), "confidence": float(raw.get("confidence") or 0.0)}
@@ -163,6 +197,14 @@ def probe(models: dict[str, Path], log: Path) -> dict[str, list[dict[str, Any]]]
             row["passed"] = not (row["raw_intent"]["name"] in PROBE_FORBIDDEN
                                  and row["raw_intent"]["confidence"] >= PROBE_MAX_CONF)
     return result
+
+
+def probe_batch(index: int) -> str:
+    for label, count in PROBE_BATCHES:
+        if index < count:
+            return label
+        index -= count
+    return PROBE_BATCHES[-1][0]
 
 
 def fallback_threshold() -> float:
@@ -191,9 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     all_logs = ""
 
     # 1. full model
-    t_setup = None
+    global RASA_CACHE
+    t_setup = cpu_setup = None
+    load_start = os.getloadavg()[0]
     if not args.skip_setup:
         t_setup, text = run(["bash", "scripts/setup-rasa.sh"], logs / "setup.log")
+        cpu_setup = LAST_CPU_SECONDS
         all_logs += text
     if not FULL_MODEL.exists():
         raise SystemExit(f"rasa_eval: {FULL_MODEL} missing")
@@ -201,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     if train_log.exists():
         all_logs += train_log.read_text(encoding="utf-8", errors="replace")
 
-    # 2. split, NLU-only model on 80 %, test on 20 %
+    # 2. split, NLU-only model on 80 %, test on 20 % (empty cache: nothing restored, real training time)
+    RASA_CACHE = work / "cache"
     split = work / "split"
     run([RASA, "data", "split", "nlu", "-u", NLU_DIR / "data" / "nlu.yml", "--training-fraction", "0.8",
          "--random-seed", str(SEED), "--out", split], logs / "split.log")
@@ -210,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     t_train, text = run([RASA, "train", "nlu", "-c", NLU_DIR / "config.yml", "-u", train_file,
                          "--out", work / "models", "--fixed-model-name", "nlu-split"], logs / "train_nlu.log",
                         cwd=NLU_DIR)
+    cpu_train = LAST_CPU_SECONDS
     all_logs += text
     split_model = work / "models" / "nlu-split.tar.gz"
     nlu_results = work / "nlu_results"
@@ -232,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     copied: list[str] = []
     for folder, prefix in ((nlu_results, ""), (core_results, "core_")):
         for f in sorted(folder.iterdir()):
+            if f.name.endswith("_successes.json"):
+                continue  # large and only read here (fallback-threshold count)
             if f.suffix in (".json", ".png") or (prefix and f.suffix == ".yml"):
                 name = f.name if (not prefix or f.name.startswith(("story", "failed"))) else prefix + f.name
                 shutil.copy2(f, out / name)
@@ -270,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     m = re.findall(r"model trained in (\d+) s", all_logs)
     if m:
         full_train_s = float(m[-1])
+    stamp = NLU_DIR / "models" / ".current.train-time"
+    last_full_train = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
     warn = warnings_in(all_logs)
 
     probe_rows = probes["full"]
@@ -283,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         "entity_micro_f1": (entity_report.get("micro avg") or {}).get("f1-score"),
         "per_intent": {k: {"precision": v.get("precision"), "recall": v.get("recall"), "f1": v.get("f1-score"),
                            "support": v.get("support")} for k, v in per_intent.items()},
-        "nlu_split_train_seconds": round(t_train, 1), "full_train_seconds": full_train_s,
+        "nlu_split_train_seconds": round(t_train, 1), "nlu_split_train_cpu_seconds": round(cpu_train, 1),
+        "full_train_seconds": full_train_s, "last_full_train": last_full_train,
+        "full_train_cpu_seconds": round(cpu_setup, 1) if (full_train_s is not None and cpu_setup) else None,
+        "cpu_count": os.cpu_count(), "load_average_at_start": load_start,
         "setup_seconds": None if t_setup is None else round(t_setup, 1),
         "full_model_mb": round(model_mb, 1), "split_model_mb": round(split_model_mb, 1),
         "test_stories": n_stories, "test_stories_failed": n_failed_stories,
@@ -296,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
 
+    if full_train_s is not None:
+        full_train_text = f"{full_train_s:.0f} s wall, {cpu_setup or 0:.0f} s CPU"
+    else:
+        full_train_text = f"not retrained this run (last: {last_full_train or 'unknown'})"
     ok = macro_f1 >= TARGET_MACRO_F1 and probe_ok and n_failed_stories == 0
     lines = [
         "# Rasa dialogue model: evaluation",
@@ -314,10 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         f"| Probes passed (no greet/ask_procedure >= {PROBE_MAX_CONF}) | "
         f"{sum(r['passed'] for r in probe_rows)}/{len(probe_rows)} full model, "
         f"{sum(r['passed'] for r in probes['split'])}/{len(probes['split'])} split model | all |",
-        f"| Full model training (NLU + core, `setup-rasa.sh`) | "
-        f"{'n/a (not retrained this run)' if full_train_s is None else f'{full_train_s:.0f} s'} | < ~60 s |",
-        f"| NLU-only training on the 80 % split | {t_train:.0f} s (incl. ~10 s start-up) | |",
+        f"| Full model training (NLU + core, `setup-rasa.sh`) | {full_train_text} | < ~60 s |",
+        f"| NLU-only training on the 80 % split | {t_train:.0f} s wall, {cpu_train:.0f} s CPU (incl. ~10 s start-up) | |",
         f"| Model size | {model_mb:.1f} MB full, {split_model_mb:.1f} MB NLU-only | |",
+        "",
+        f"Machine: {os.cpu_count()} CPUs, load average {load_start:.1f} when the run started (wall times stretch"
+        " when other processes compete for the CPUs; CPU seconds do much less).",
         "",
         f"Overall: **{'PASS' if ok else 'FAIL'}**.",
         "",
@@ -342,7 +402,14 @@ def main(argv: list[str] | None = None) -> int:
         raw, fin, sraw = row["raw_intent"], row["final_intent"], srow["raw_intent"]
         lines.append(f"| {row['kind']} | {row['written']} | {row['text']} | {raw['name']} ({raw['confidence']:.2f}) | {fin['name']} | "
                      f"{sraw['name']} ({sraw['confidence']:.2f}) | {'yes' if row['passed'] and srow['passed'] else 'NO'} |")
-    lines += ["", "## Test stories", "",
+    lines += ["", "Reading the failures: `out_of_scope` and `ask_procedure` are both answered by `action_answer`, whose",
+              "engine redirects or declines what it does not cover, so out-of-scope text taken for `ask_procedure`",
+              "gets the same reply it would have got; text taken for `greet` gets the greeting instead of a decline.",
+              "DIET is over-confident on text it has never seen (wrong predictions mostly sit above 0.9, see",
+              "`intent_histogram.png`), so the 0.55 fallback threshold rarely catches them: coverage comes from the",
+              "`out_of_scope` examples (other agencies, weather, sport, recipes, code, prompt attacks, keyboard",
+              "mashing, word salad).",
+              "", "## Test stories", "",
               f"`nlu_data/tests/test_stories.yml`: {n_stories} stories, {n_failed_stories} failed"
               + (" (see `failed_test_stories.yml`)." if n_failed_stories else ".")
               + " Reports: `story_report.json`, `story_confusion_matrix.png`.", ""]

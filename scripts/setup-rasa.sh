@@ -25,6 +25,7 @@ done
 export RASA_TELEMETRY_ENABLED=false       # Rasa reports usage to a remote service unless told not to
 export SQLALCHEMY_SILENCE_UBER_WARNING=1  # Rasa 3.6 pins SQLAlchemy 1.4 and uses its 1.x API
 export TF_CPP_MIN_LOG_LEVEL=2
+export PYTHONHASHSEED=0                   # Rasa iterates over sets: fixed string hashing, repeatable training
 export PYTHONWARNINGS=ignore
 
 VENV=.venv-rasa
@@ -74,9 +75,9 @@ fi
 
 # 3. model, retrained when the project content changed
 content_hash() {
-  # every file that defines the assistant; not models/, results, tests or caches
-  ( cd nlu_data && find config.yml domain.yml endpoints.yml credentials.yml data -type f \
-      \( -name '*.yml' -o -name '*.yaml' \) | LC_ALL=C sort | xargs sha256sum ) | sha256sum | cut -d' ' -f1
+  # every file that defines the assistant (custom NLU components included); not models/, results, tests or caches
+  ( cd nlu_data && find config.yml domain.yml endpoints.yml credentials.yml data components -type f \
+      \( -name '*.yml' -o -name '*.yaml' -o -name '*.py' \) | LC_ALL=C sort | xargs sha256sum ) | sha256sum | cut -d' ' -f1
 }
 train_stamp="$MODEL_DIR/.$MODEL_NAME.sha256"
 want=$(content_hash)
@@ -93,6 +94,8 @@ if [ "$force_train" = 1 ] || [ ! -f "$MODEL_DIR/$MODEL_NAME.tar.gz" ] \
     exit 1
   fi
   echo "$want" > "$train_stamp"
+  echo "seconds=$(elapsed "$t") date=$(date -u +%Y-%m-%dT%H:%M:%SZ) nproc=$(nproc) load=$(cut -d' ' -f1 /proc/loadavg)" \
+    > "$MODEL_DIR/.$MODEL_NAME.train-time"
   echo "setup-rasa: model trained in $(elapsed "$t") s: $MODEL_DIR/$MODEL_NAME.tar.gz" \
        "($(du -h "$MODEL_DIR/$MODEL_NAME.tar.gz" | cut -f1))" >&2
 else

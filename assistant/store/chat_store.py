@@ -154,8 +154,11 @@ class ChatStore:
             ))
         return session_id
 
-    def get_session(self, session_id: str) -> SessionRecord | None:
-        """The session with its messages (by ``created_at``, then insertion), or ``None``."""
+    def get_session(self, session_id: str, *, with_messages: bool = True) -> SessionRecord | None:
+        """The session with its messages (by ``created_at``, then insertion), or ``None``.
+
+        ``with_messages=False`` reads the session row only (a chat turn needs no history).
+        """
         with self._engine.begin() as conn:  # one read transaction: session and messages agree
             row = conn.execute(select(_sessions).where(_sessions.c.id == session_id)).first()
             if row is None:
@@ -163,7 +166,7 @@ class ChatStore:
             rows = conn.execute(
                 select(_messages).where(_messages.c.session_id == session_id)
                 .order_by(_messages.c.created_at, _messages.c.seq)
-            ).all()
+            ).all() if with_messages else []
         m = row._mapping
         return SessionRecord(
             id=m["id"], created_at=_utc(m["created_at"]), updated_at=_utc(m["updated_at"]),

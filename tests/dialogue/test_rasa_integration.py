@@ -84,7 +84,7 @@ class RasaStack:
             [str(RASA), "run", "--enable-api", "--auth-token", TOKEN, "-i", "127.0.0.1", "-p", str(self.rasa_port),
              "--model", str(MODEL), "--endpoints", str(self.endpoints),
              "--credentials", str(REPO / "nlu_data" / "credentials.yml")],
-            cwd=self.tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=REPO / "nlu_data", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # custom components
         wait_http(f"{self.url}/status?token={TOKEN}")
 
     def close(self) -> None:
@@ -146,6 +146,15 @@ def test_procedure_question_keeps_citations(client):
     assert any(c["document"] == "68/2020/QH14" for c in a["citations"])
     oos = chat(client, "hôm nay thời tiết thế nào")
     assert oos["abstained"] and oos["topic"] is None
+
+
+def test_look_alike_greetings_and_procedures_reach_the_engine(client):
+    """The IntentGuard sends these to the engine, which declines, instead of a greeting or an answer."""
+    greeting = chat(client, "chào bạn")["reply"]
+    for text in ("chào giá căn hộ chung cư", "xin xin xin xin", "gia hạn gói cước 4G"):
+        reply = chat(client, text)
+        assert reply["abstained"] and not reply["citations"], text
+        assert reply["reply"] != greeting, text
 
 
 def test_rasa_killed_mid_conversation_falls_back_and_recovers(client, stack):

@@ -380,3 +380,12 @@ def test_context_manager_and_repr(db_path: Path):
         s.migrate()
         assert "assistant.db" in repr(s)
         assert s.ping()
+
+
+def test_session_without_messages_reads_only_the_session(store):
+    sid = store.create_session()
+    store.add_message(sid, "user", "xin chào")
+    store.set_handoff(sid)
+    light = store.get_session(sid, with_messages=False)
+    assert light.id == sid and light.handoff is True and light.messages == ()
+    assert len(store.get_session(sid).messages) == 1

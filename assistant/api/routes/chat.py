@@ -43,7 +43,10 @@ def _reply(state, answer) -> str:
     """The answer without its closing legal-basis line: the API carries citations as data."""
     if not answer.entry_id:
         return answer.answer
-    entry = state.engine.corpus.entry(answer.entry_id)
+    try:
+        entry = state.engine.corpus.entry(answer.entry_id)
+    except KeyError:  # the engine was swapped for a newer version during this turn (editor publish)
+        return answer.answer
     line = replies.legal_basis_line(entry, state.engine.corpus.documents)
     return answer.answer.replace("\n\n" + line, "", 1)
 
@@ -56,7 +59,7 @@ def post_chat(body: ChatRequest, state: ReadyStateDep) -> ChatResponse:
     if not clean(body.message):
         raise HTTPException(422, "Tin nhắn trống. Bạn hãy nhập câu hỏi.")
     store = state.store
-    session = store.get_session(body.session_id) if body.session_id else None
+    session = store.get_session(body.session_id, with_messages=False) if body.session_id else None
     session_id = session.id if session else store.create_session()
     context = store.get_context(session_id)
     store.add_message(session_id, "user", body.message)
