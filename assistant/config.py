@@ -36,6 +36,51 @@ class Settings(BaseSettings):
     rasa_token: str | None = Field(default=None, description="Rasa HTTP API token (for /status)")
     rasa_timeout_s: float = Field(default=3.0, description="a Rasa turn slower than this falls back to retrieval")
 
+    # --- voice hotline (issue 6: voice/, Twilio) -------------------------------------------------
+    public_url: str | None = Field(default=None, description="public https base URL Twilio calls (webhook signatures)")
+    twilio_auth_token: str | None = Field(default=None, description="Twilio auth token: validates webhooks")
+    twilio_account_sid: str | None = Field(default=None, description="Twilio account SID (REST API: transfer)")
+    twilio_api_base_url: str | None = Field(default=None, description="override of https://api.twilio.com (tests)")
+    transfer_target: str | None = Field(default=None, description="officer line: +84… number or sip: URI")
+    calls_token: str | None = Field(default=None, description="bearer token for GET /voice/calls; unset = disabled")
+    stt_model: str = Field(default="whisper-base-ct2",
+                           description="folder under MODEL_DIR, a path, or a faster-whisper model name")
+    stt_compute_type: str = "int8"
+    stt_threads: int = 2
+    stt_prompt: str | None = Field(default=None, description="initial prompt (default: the domain vocabulary)")
+    piper_voice: Path | None = Field(default=None, description="Piper .onnx voice; unset = espeak-ng")
+    espeak_voice: str = "vi"
+    voice_cache_dir: Path | None = Field(default=None, description="pre-rendered audio (default: DATA_DIR/voice_cache)")
+    endpoint_silence_ms: int = Field(default=600, description="silence that ends a caller's turn")
+    vad_aggressiveness: int = Field(default=2, ge=0, le=3)
+    silence_timeout_s: float = Field(default=10.0, description="no speech this long: reprompt, then goodbye")
+    max_utterance_s: float = Field(default=20.0, description="a longer turn is cut and answered")
+    max_call_s: float = Field(default=600.0, description="calls end politely after this long")
+    confirm_below: float = Field(default=0.55, description="answers less confident than this are confirmed first")
+    # --- end voice hotline ------------------------------------------------------------------------
+
+    # --- SIP endpoint (issue 7; voice/sip/, docs/sip.md) --------------------------------------------
+    sip_enabled: bool = Field(default=False, description="`assistant up` also starts the SIP agent")
+    sip_host: str = Field(default="127.0.0.1", description="address the SIP agent binds (UDP and TCP)")
+    sip_port: int = Field(default=5070, description="SIP port (UDP and TCP)")
+    sip_public_host: str | None = Field(default=None, description="address put in Contact/SDP (default: sip_host)")
+    sip_allow: list[str] = Field(default_factory=list,
+                                 description='trunk source addresses/CIDRs allowed to call, e.g. ["10.0.0.0/8"]; '
+                                             "empty = any")
+    sip_auth_user: str | None = Field(default=None, description="digest user callers must authenticate as")
+    sip_auth_password: str | None = Field(default=None, description="digest password (unset = no digest auth)")
+    sip_realm: str = Field(default="hoidap", description="digest realm")
+    sip_transfer_uri: str | None = Field(default=None, description="human agent, e.g. sip:officer@10.0.0.5")
+    sip_transfer_mode: str = Field(default="refer", description="refer (SIP REFER) or bridge (agent dials it)")
+    sip_registrar: str | None = Field(default=None, description="e.g. sip:pbx.example.vn; unset = no REGISTER")
+    sip_reg_user: str | None = Field(default=None, description="AOR user to register")
+    sip_reg_password: str | None = Field(default=None, description="registrar password")
+    sip_rtp_port: int = Field(default=40000, description="first RTP port")
+    sip_max_calls: int = Field(default=4, description="simultaneous calls per agent (at most 4, PJSIP's build limit); "
+                                                  "more get 486 Busy Here")
+    sip_ring_ms: int = Field(default=0, description="180 Ringing lasts this long before 200 OK")
+    # --- end of SIP endpoint settings ---------------------------------------------------------------
+
     @property
     def models_path(self) -> Path:
         return self.model_dir or self.data_dir / "models"

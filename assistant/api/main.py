@@ -25,6 +25,7 @@ from assistant.api.ratelimit import RateLimiter
 from assistant.api.routes import chat, health
 from assistant.config import Settings, get_settings
 from assistant.privacy import MaskingFilter
+from voice import twilio as twilio_voice
 
 log = logging.getLogger("assistant.api")
 WIDGET_DIR = Path(__file__).resolve().parent / "widget"
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None, loa
 
     app.include_router(chat.router, prefix="/api/v1")
     app.include_router(health.router)
+    app.include_router(twilio_voice.router)  # phone hotline (voice/)
     if WIDGET_DIR.is_dir():
         app.mount("/widget", StaticFiles(directory=WIDGET_DIR), name="widget")
 

@@ -134,11 +134,22 @@ def setup() -> None:
 
     engine = QAEngine.load(get_settings())
     typer.echo(f"ready: index {engine.version}, {len(engine.corpus.served_entries)} entries")
+    from voice.cli import provision_voice  # Whisper base assembled, spoken answers pre-rendered
+
+    provision_voice(get_settings(), engine.corpus)
 
 
 from assistant.cli.up import register as _register_up  # noqa: E402  (adds `up` and `actions`)
 
 _register_up(app)
+
+from voice.cli import register as _register_voice  # noqa: E402  (adds `call-sim`)
+
+_register_voice(app)
+
+from voice.sip.cli import register as _register_sip  # noqa: E402  (adds `sip`; pjsua2 loads only when it runs)
+
+_register_sip(app)
 
 
 def main() -> None:

@@ -301,8 +301,11 @@ def build_parts(*, host: str, port: int, rasa_port: int, actions_port: int, venv
                          "-i", "127.0.0.1", "-p", str(rasa_port), "--model", str(model.resolve()),
                          "--endpoints", str(endpoints), "--credentials", str(credentials.resolve())],
                 NLU_DIR, rasa_env, rasa_healthy)
+    # The action server shares the 2 cores with Rasa and the app: one torch thread per query answered
+    # faster under that contention than two (dialogue_latency.md); ASSISTANT_TORCH_THREADS overrides.
     actions = Part("actions", [*me, "actions", "--host", "127.0.0.1", "--port", str(actions_port)], REPO_ROOT,
-                   _python_env(), actions_healthy)
+                   _python_env({"ASSISTANT_TORCH_THREADS": os.environ.get("ASSISTANT_TORCH_THREADS", "1")}),
+                   actions_healthy)
     app = Part("app", [*me, "serve", "--host", host, "--port", str(port)], REPO_ROOT,
                _python_env({"ASSISTANT_RASA_URL": rasa_url, "ASSISTANT_RASA_TOKEN": token}), app_healthy)
     return rasa, actions, app
@@ -322,6 +325,9 @@ def run_up(*, host: str, port: int, rasa_port: int, actions_port: int, venv: Pat
     if busy:
         typer.echo("assistant up: cannot start: " + "; ".join(busy) + " (in use)", err=True)
         return 1
+
+    from assistant.config import get_settings
+    from voice.sip.probe import sip_part
 
     token = os.environ.get("ASSISTANT_RASA_TOKEN") or secrets.token_urlsafe(24)
     sup = Supervisor(out)
@@ -343,7 +349,11 @@ def run_up(*, host: str, port: int, rasa_port: int, actions_port: int, venv: Pat
             sup.start(actions)
             if sup.wait_healthy([rasa, actions], ready_timeout):
                 sup.start(app)
-                if sup.wait_healthy([app], ready_timeout):
+                sip = sip_part(get_settings(), _python_env({"ASSISTANT_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+                                                            "ASSISTANT_RASA_TOKEN": token}))  # ASSISTANT_SIP_ENABLED
+                if sip is not None:
+                    sup.start(sip)
+                if sup.wait_healthy([app] + ([sip] if sip is not None else []), ready_timeout):
                     sup.say(f"ready: http://{_probe_host(host)}:{port} (Rasa on 127.0.0.1:{rasa_port}, "
                             f"actions on 127.0.0.1:{actions_port}); Ctrl-C to stop")
                     died = sup.watch()

@@ -106,3 +106,46 @@ class Feedback(Base):
     rating: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     comment: Mapped[str | None] = mapped_column(String(COMMENT_MAX_CHARS), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+
+
+# --- phone calls (voice hotline, migration 0002_calls) --------------------------------------------------------
+CALL_OUTCOMES = ("answered", "transferred", "abandoned")
+
+
+class Call(Base):
+    """One phone call (``calls``): channel, provider id, masked caller, outcome (answered/transferred/abandoned)."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    external_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    caller: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    provider_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    barge_ins: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default=sql_text("0"))
+
+
+class CallTurn(Base):
+    """One caller turn of a call (``call_turns``): masked transcript, topic, answer, outcome, timings (JSON)."""
+
+    __tablename__ = "call_turns"
+    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), ForeignKey("calls.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    transcript: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default=sql_text("''"))
+    stt_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    topic: Mapped[str | None] = mapped_column(Text, nullable=True)
+    entry_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default=sql_text("''"))
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False, default="", server_default=sql_text("''"))
+    timings: Mapped[str] = mapped_column(Text, nullable=False, default="{}", server_default=sql_text("'{}'"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+

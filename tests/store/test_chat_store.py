@@ -57,7 +57,7 @@ def test_migrate_twice_is_a_no_op(db_path: Path):
     sid = store.create_session()
     store.migrate()
     assert store.get_session(sid) is not None
-    assert current_revision(store._engine) == head_revision() == "0001"
+    assert current_revision(store._engine) == head_revision() == "0002"
     store.dispose()
 
 
@@ -82,7 +82,7 @@ def test_downgrade_and_upgrade_again(store: ChatStore, db_path: Path):
     command.downgrade(alembic_config(_url(db_path)), "base")
     assert current_revision(store._engine) is None
     store.migrate()
-    assert current_revision(store._engine) == "0001"
+    assert current_revision(store._engine) == head_revision()
 
 
 def test_concurrent_start_ups_migrate_once(db_path: Path):
@@ -102,7 +102,7 @@ def test_concurrent_start_ups_migrate_once(db_path: Path):
     for t in threads:
         t.join()
     assert errors == []
-    assert all(current_revision(s._engine) == "0001" for s in stores)
+    assert all(current_revision(s._engine) == head_revision() for s in stores)
     for s in stores:
         s.dispose()
 
