@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     confirm_below: float = Field(default=0.55, description="answers less confident than this are confirmed first")
     # --- end voice hotline ------------------------------------------------------------------------
 
+    # --- editor workflow (issue 8; assistant/editor/, docs/editor.md) -------------------------------
+    editor_tokens: dict[str, str] = Field(default_factory=dict,
+                                          description='JSON {token: role}, roles editor, publisher, admin')
+    editor_tokens_file: Path | None = Field(default=None, description="JSON {token: role} or lines 'token role [name]'")
+    editor_git_commit: bool = Field(default=False, description="commit knowledge_base/ to git after each publish")
+    editor_follow_interval_s: float = Field(default=1.0, description="how often workers check data/index/CURRENT")
+    editor_inbox_similarity: float = Field(default=0.9, description="cosine above which inbox questions group")
+    # --- end of editor workflow settings ------------------------------------------------------------
+
     # --- SIP endpoint (issue 7; voice/sip/, docs/sip.md) --------------------------------------------
     sip_enabled: bool = Field(default=False, description="`assistant up` also starts the SIP agent")
     sip_host: str = Field(default="127.0.0.1", description="address the SIP agent binds (UDP and TCP)")

@@ -24,6 +24,7 @@ from assistant.api.metrics import Metrics
 from assistant.api.ratelimit import RateLimiter
 from assistant.api.routes import chat, health
 from assistant.config import Settings, get_settings
+from assistant.editor.wiring import before_engine_load, install_editor, start_editor
 from assistant.privacy import MaskingFilter
 from voice import twilio as twilio_voice
 
@@ -74,6 +75,7 @@ def _load(state: AppState, engine=None, store=None) -> None:
             store.migrate()
         state.store = store
         if engine is None:
+            before_engine_load(state.settings)
             from assistant.qa.engine import QAEngine
 
             started = time.perf_counter()
@@ -84,6 +86,7 @@ def _load(state: AppState, engine=None, store=None) -> None:
         rasa = (RasaDialogue(settings.rasa_url, token=settings.rasa_token, timeout=settings.rasa_timeout_s)
                 if settings.rasa_url else None)
         state.dialogue = DialogueSelector(RetrievalDialogue(engine), rasa)
+        start_editor(state)
     except Exception as exc:  # noqa: BLE001 - reported by /readyz, the process stays up for diagnosis
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.exception("start-up failed")
@@ -118,7 +121,7 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None, loa
     @app.middleware("http")
     async def measure_and_limit(request: Request, call_next):
         route = request.url.path
-        if route.startswith("/api/") and request.method == "POST":
+        if route.startswith("/api/") and not route.startswith("/api/v1/kb/") and request.method == "POST":
             client = request.client.host if request.client else "unknown"
             if not state.limiter.allow(client):
                 state.metrics.rate_limited.inc()
@@ -143,6 +146,7 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None, loa
     app.include_router(chat.router, prefix="/api/v1")
     app.include_router(health.router)
     app.include_router(twilio_voice.router)  # phone hotline (voice/)
+    install_editor(app, state)
     if WIDGET_DIR.is_dir():
         app.mount("/widget", StaticFiles(directory=WIDGET_DIR), name="widget")
 

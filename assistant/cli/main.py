@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from assistant.cli.kb_commands import register as _register_kb_editor
 from assistant.config import get_settings
 from assistant.errors import AssistantError, CorpusError
 
@@ -18,6 +19,7 @@ kb_app = typer.Typer(help="Knowledge base (knowledge_base/).", no_args_is_help=T
 index_app = typer.Typer(help="Retrieval index.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(index_app, name="index")
+_register_kb_editor(kb_app)
 
 
 def _err(message: str) -> None:

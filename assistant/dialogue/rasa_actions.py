@@ -59,6 +59,9 @@ def get_engine():
                 from assistant.qa.engine import QAEngine
 
                 _engine = QAEngine.load(get_settings(), log=log.info)
+                from assistant.editor.hot_reload import follow_process
+
+                follow_process(get_settings(), lambda: _engine, set_engine)  # serve what CURRENT names
     return _engine
 
 

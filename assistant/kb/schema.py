@@ -10,7 +10,7 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from assistant.text import has_diacritics
 
@@ -42,6 +42,19 @@ MAX_SPOKEN_CHARS = 450
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
+def canonical_document_number(value: str) -> str:
+    """``value`` when it is a canonical document number (``68/2020/QH14``), else ``ValueError``.
+
+    The one check behind both a citation's ``document`` and a registry entry's ``number``.
+    """
+    if not DOCUMENT_NUMBER.match(value):
+        raise ValueError(f"số hiệu văn bản không đúng dạng chuẩn (ví dụ 68/2020/QH14): {value!r}")
+    return value
+
+
+DocumentNumber = Annotated[NonEmpty, AfterValidator(canonical_document_number)]
+
+
 class EntryStatus(str, Enum):
     published = "published"
     needs_review = "needs_review"
@@ -59,15 +72,8 @@ class DocumentStatus(str, Enum):
 class LegalBasis(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    document: NonEmpty
+    document: DocumentNumber
     article: NonEmpty
-
-    @field_validator("document")
-    @classmethod
-    def _canonical_number(cls, value: str) -> str:
-        if not DOCUMENT_NUMBER.match(value):
-            raise ValueError(f"số hiệu văn bản không đúng dạng chuẩn (ví dụ 68/2020/QH14): {value!r}")
-        return value
 
     @field_validator("article")
     @classmethod
@@ -143,7 +149,7 @@ class LegalDocument(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    number: NonEmpty
+    number: DocumentNumber
     title: NonEmpty
     type: Literal["Luật", "Nghị định", "Thông tư", "Quyết định", "Nghị quyết", "Văn bản hợp nhất"]
     issuer: str | None = None
@@ -154,13 +160,6 @@ class LegalDocument(BaseModel):
     amended_by: list[str] = Field(default_factory=list)
     topics: list[Topic | Literal["chung"]] = Field(default_factory=list)
     note: str | None = None
-
-    @field_validator("number")
-    @classmethod
-    def _canonical_number(cls, value: str) -> str:
-        if not DOCUMENT_NUMBER.match(value):
-            raise ValueError(f"số hiệu văn bản không đúng dạng chuẩn: {value!r}")
-        return value
 
     @model_validator(mode="after")
     def _superseded_has_successor(self) -> LegalDocument:

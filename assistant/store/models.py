@@ -149,3 +149,6 @@ class CallTurn(Base):
     timings: Mapped[str] = mapped_column(Text, nullable=False, default="{}", server_default=sql_text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
+
+# --- editor workflow (migration 0003_editor): its tables live in assistant/editor/tables.py, on this metadata ---
+import assistant.editor.tables  # noqa: E402,F401  (registers kb_drafts, kb_audit, kb_tokens, kb_inbox_handled)

@@ -57,7 +57,7 @@ def test_migrate_twice_is_a_no_op(db_path: Path):
     sid = store.create_session()
     store.migrate()
     assert store.get_session(sid) is not None
-    assert current_revision(store._engine) == head_revision() == "0002"
+    assert current_revision(store._engine) == head_revision() == "0004"
     store.dispose()
 
 
