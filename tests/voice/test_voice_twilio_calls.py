@@ -178,8 +178,7 @@ def test_generated_speech_dtmf_barge_in_and_transfer(voice_server, fake_twilio, 
         while client.received_frames == n and time.monotonic() < deadline:  # wait for the reply to the question
             await client.send_audio(SILENCE)
             await asyncio.sleep(0.02)
-        client.playback_rate = 0
-        clears = len(client.clears)
+        clears = len(client.clears)  # the reply is still "playing" (real-time playback): its mark is not back
         await client.send_dtmf("9")  # the menu, at any time; interrupts what plays
         await asyncio.sleep(0.3)
         assert len(client.clears) > clears
