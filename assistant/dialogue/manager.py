@@ -24,6 +24,8 @@ class TurnResult:
     handoff: bool
     context: dict[str, Any] = field(default_factory=dict)
     rewritten: str | None = None
+    #: feedback typed into the conversation, ``{"rating": 1 | -1, "comment": str}`` (Rasa's ``action_feedback``)
+    feedback: dict[str, Any] | None = None
 
 
 class RetrievalDialogue:

@@ -9,7 +9,10 @@ Actions (registered explicitly, see :data:`ACTIONS`; no subclass scanning):
   under-specified procedure question (:mod:`assistant.dialogue.clarify`) and combines the reply with
   it on the next turn;
 - ``action_handoff``: tells the citizen an officer will contact them (113 for emergencies);
-- ``action_repeat``: says the last answer again.
+- ``action_repeat``: says the last answer again;
+- ``action_feedback``: thanks the citizen for feedback typed into the chat and hands it to the app
+  (``feedback``: rating and masked comment), which records it on the previous answer
+  (:mod:`assistant.dialogue.feedback`).
 
 Every bot message carries the text (Markdown) and a JSON payload (``custom`` in Rasa's REST channel)
 with the keys of :data:`PAYLOAD_KEYS`, so topic, citations and hand-off reach the app unchanged.
@@ -31,14 +34,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 
-from assistant.dialogue import clarify
+from assistant.dialogue import clarify, feedback
 from assistant.privacy import mask_pii
 
 log = logging.getLogger("assistant.dialogue.actions")
 
 #: every payload has these keys (``question``: the question actually answered)
 PAYLOAD_KEYS = ("reply", "spoken", "topic", "abstained", "reason", "entry_id", "citations", "suggestions",
-                "confidence", "handoff", "question")
+                "confidence", "handoff", "question", "feedback")
 
 HANDOFF_REPLY = ("Mình đã ghi nhận yêu cầu gặp cán bộ. Cán bộ Công an sẽ liên hệ với bạn trong giờ hành chính; "
                  "bạn có thể tiếp tục đặt câu hỏi trong lúc chờ. Nếu việc khẩn cấp, hãy gọi ngay 113.")
@@ -76,7 +79,7 @@ def payload(**values: Any) -> dict[str, Any]:
     """A payload with every key of :data:`PAYLOAD_KEYS` (missing ones get neutral defaults)."""
     base: dict[str, Any] = {"reply": "", "spoken": None, "topic": None, "abstained": True, "reason": "answered",
                             "entry_id": None, "citations": [], "suggestions": [], "confidence": 0.0,
-                            "handoff": False, "question": None}
+                            "handoff": False, "question": None, "feedback": None}
     base.update(values)
     if base["spoken"] is None:
         base["spoken"] = base["reply"]
@@ -183,8 +186,23 @@ class ActionRepeat(_EngineAction):
         return []
 
 
+class ActionFeedback(_EngineAction):
+    def name(self) -> str:
+        return "action_feedback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        text = _latest_text(tracker)
+        value = feedback.rating(text)
+        reply = feedback.thanks(value)
+        dispatcher.utter_message(text=reply, json_message=payload(
+            reply=reply, reason="feedback", topic=tracker.get_slot("topic"), confidence=1.0,
+            feedback={"rating": value, "comment": mask_pii(text)}, question=mask_pii(text)))
+        log.info("feedback %+d", value)
+        return [SlotSet("pending_question", None)]
+
+
 #: the actions this server runs, registered explicitly
-ACTIONS: tuple[type[_EngineAction], ...] = (ActionAnswer, ActionHandoff, ActionRepeat)
+ACTIONS: tuple[type[_EngineAction], ...] = (ActionAnswer, ActionHandoff, ActionRepeat, ActionFeedback)
 
 
 def build_executor(engine=None) -> ActionExecutor:

@@ -48,6 +48,16 @@ def answer_from_messages(question: str, messages: list[dict[str, Any]]) -> tuple
     return answer, bool(payload.get("handoff"))
 
 
+def feedback_from_messages(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ``feedback`` of ``action_feedback``'s payload (``{"rating": 1 | -1, "comment": str}``), if any."""
+    for m in messages:
+        fb = m["custom"].get("feedback") if isinstance(m.get("custom"), dict) else None
+        if isinstance(fb, dict) and fb.get("rating") in (1, -1) and not isinstance(fb.get("rating"), bool):
+            comment = fb.get("comment")
+            return {"rating": fb["rating"], "comment": comment[:2000] if isinstance(comment, str) else None}
+    return None
+
+
 class RasaDialogue:
     """One turn through Rasa's REST channel."""
 
@@ -82,7 +92,7 @@ class RasaDialogue:
         context = dict(context or {})
         if not answer.abstained:
             context["last"] = Turn(mask_pii(message), answer.topic, answer.entry_id).__dict__
-        return TurnResult(answer, handoff, context)
+        return TurnResult(answer, handoff, context, feedback=feedback_from_messages(messages))
 
     def close(self) -> None:
         self.client.close()

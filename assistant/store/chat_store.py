@@ -95,6 +95,10 @@ def _feedback_record(row: Row[Any]) -> FeedbackRecord:
     )
 
 
+#: reasons of assistant messages that did not answer a question (feedback is never about them)
+NOT_ANSWERS = ("dialogue", "feedback", "handoff", "clarify")
+
+
 class ChatStore:
     """Persistent chat sessions for the text channel.
 
@@ -251,6 +255,19 @@ class ChatStore:
             entry_id=entry_id, abstained=values["abstained"], reason=reason, confidence=values["confidence"],
             citations=cites,
         )
+
+    def last_answer_id(self, session_id: str, *, before: str | None = None) -> str | None:
+        """The id of the session's latest assistant message that answered a question (not a greeting,
+        prompt, clarifying question, hand-off or thanks for feedback), older than message ``before``."""
+        query = (select(_messages.c.id).where(_messages.c.session_id == session_id, _messages.c.role == "assistant",
+                                              _messages.c.reason.not_in(NOT_ANSWERS))
+                 .order_by(_messages.c.seq.desc()).limit(1))
+        with self._engine.connect() as conn:
+            if before is not None:
+                seq = conn.execute(select(_messages.c.seq).where(_messages.c.id == before)).scalar()
+                if seq is not None:
+                    query = query.where(_messages.c.seq < seq)
+            return conn.execute(query).scalar()
 
     def get_message(self, message_id: str) -> MessageRecord | None:
         """One message by id, or ``None``."""

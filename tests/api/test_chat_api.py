@@ -168,3 +168,40 @@ def test_concurrent_chats(client):
         results = list(pool.map(lambda q: client.post("/api/v1/chat", json={"message": q}), questions))
     assert all(r.status_code == 200 for r in results)
     assert len({r.json()["session_id"] for r in results}) == len(questions)
+
+
+def test_feedback_from_the_dialogue_is_recorded_on_the_previous_answer(client):
+    """A dialogue turn carrying feedback (Rasa's action_feedback) becomes a rating of the last answer."""
+    from assistant.dialogue.manager import TurnResult
+    from assistant.qa.schemas import Answer
+
+    real = client.app.state.assistant.dialogue
+    answer = chat(client, "Làm hộ chiếu ở đâu?")
+
+    class FeedbackDialogue:
+        name = "rasa"
+
+        def respond(self, message, context=None, session_id="x"):
+            reply = "Cảm ơn bạn đã góp ý."
+            return TurnResult(Answer(question=message, abstained=True, topic=None, answer=reply, spoken_answer=reply,
+                                     citations=[], results=[], confidence=1.0, reason="feedback"), False,
+                              dict(context or {}), feedback={"rating": -1, "comment": "thiếu lệ phí, gọi 0912345678"})
+
+    client.app.state.assistant.dialogue = FeedbackDialogue()
+    try:
+        first = chat(client, "sai rồi, thiếu lệ phí", answer["session_id"])
+        chat(client, "vẫn thiếu", answer["session_id"])
+    finally:
+        client.app.state.assistant.dialogue = real
+    store = client.app.state.assistant.store
+    got = [f for f in store.recent_feedback(10) if f.message_id == answer["message_id"]]
+    assert [f.rating for f in got] == [-1, -1] and all("0912345678" not in f.comment for f in got)
+    assert not [f for f in store.recent_feedback(10) if f.message_id == first["message_id"]]
+    assert 'assistant_feedback_total{rating="down"} 2.0' in client.get("/metrics").text
+    # feedback with no answer before it is kept on the reply itself rather than lost
+    client.app.state.assistant.dialogue = FeedbackDialogue()
+    try:
+        lone = chat(client, "góp ý chung")
+    finally:
+        client.app.state.assistant.dialogue = real
+    assert [f.message_id for f in store.recent_feedback(10) if f.message_id == lone["message_id"]]

@@ -67,9 +67,22 @@ def only_payload(responses: list[dict]) -> dict:
     return body
 
 
-def test_exactly_the_three_actions_are_registered(executor):
-    assert sorted(executor.actions) == ["action_answer", "action_handoff", "action_repeat"]
-    assert [a().name() for a in ACTIONS] == ["action_answer", "action_handoff", "action_repeat"]
+def test_exactly_our_actions_are_registered(executor):
+    names = ["action_answer", "action_handoff", "action_repeat", "action_feedback"]
+    assert sorted(executor.actions) == sorted(names)
+    assert [a().name() for a in ACTIONS] == names
+
+
+@pytest.mark.parametrize(("text", "rating"), [("câu trả lời này sai, thiếu giấy khai sinh 0912345678", -1),
+                                              ("tra loi rat de hieu, cam on", 1)])
+def test_feedback_is_thanked_and_handed_to_the_app(executor, text, rating):
+    slots, _, responses = call(executor, "action_feedback", text, intent="give_feedback",
+                               slots={"topic": "cu_tru", "pending_question": "làm căn cước"})
+    body = only_payload(responses)
+    assert body["reason"] == "feedback" and body["topic"] == "cu_tru" and not body["citations"]
+    assert body["feedback"]["rating"] == rating
+    assert "0912345678" not in body["feedback"]["comment"]  # personal numbers never leave the action unmasked
+    assert slots["pending_question"] is None
 
 
 def test_answer_carries_the_engine_answer_and_sets_slots(executor, engine):
@@ -243,7 +256,8 @@ def test_assistant_actions_serves_the_webhook():
             assert time.monotonic() < deadline, "action server not healthy in 180 s"
             time.sleep(0.5)
         assert _http("GET", f"http://127.0.0.1:{port}/actions")[1] == [
-            {"name": "action_answer"}, {"name": "action_handoff"}, {"name": "action_repeat"}]
+            {"name": "action_answer"}, {"name": "action_handoff"}, {"name": "action_repeat"},
+                {"name": "action_feedback"}]
         tracker = {"sender_id": "http", "slots": SLOTS, "events": [],
                    "latest_message": {"text": "Cấp lại hộ chiếu bị mất, số CCCD 012345678901", "intent": {}}}
         status, result = _http("POST", f"http://127.0.0.1:{port}/webhook",

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from assistant.dialogue.manager import RetrievalDialogue
-from assistant.dialogue.rasa_client import DialogueSelector, RasaDialogue, answer_from_messages
+from assistant.dialogue.rasa_client import DialogueSelector, RasaDialogue, answer_from_messages, feedback_from_messages
 from assistant.errors import UpstreamError
 
 PAYLOAD = {"reply": "Trả lời", "spoken": "Trả lời nói", "topic": "can_cuoc", "abstained": False,
@@ -64,6 +64,14 @@ def test_payload_travels_unchanged():
 def test_text_only_messages_are_joined():
     answer, handoff = answer_from_messages("hi", [{"text": "Xin chào!"}, {"text": "Mình giúp gì được?"}])
     assert answer.abstained and answer.reason == "dialogue" and "Mình giúp" in answer.answer
+
+
+def test_feedback_travels_only_when_well_formed():
+    good = {**PAYLOAD, "reason": "feedback", "feedback": {"rating": -1, "comment": "sai phí"}}
+    assert feedback_from_messages([{"text": "x"}, {"custom": good}]) == {"rating": -1, "comment": "sai phí"}
+    assert feedback_from_messages([{"custom": PAYLOAD}]) is None
+    for bad in ({"rating": 5}, {"rating": True}, "sai", {"comment": "x"}):
+        assert feedback_from_messages([{"custom": {**PAYLOAD, "feedback": bad}}]) is None
 
 
 def test_empty_reply_is_an_upstream_error():

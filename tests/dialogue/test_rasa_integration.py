@@ -140,6 +140,22 @@ def test_conversation_through_rasa(client):
     assert client.get(f"/api/v1/sessions/{sid}").json()["handoff"] is True
 
 
+def test_feedback_typed_into_the_chat_is_recorded_on_the_answer(client):
+    """ "câu trả lời này sai rồi" after an answer: thanked, and stored as a thumbs-down on that answer."""
+    answer = chat(client, "Làm hộ chiếu phổ thông lần đầu cần giấy tờ gì?")
+    assert not answer["abstained"]
+    sid = answer["session_id"]
+    thanks = chat(client, "câu trả lời này sai rồi, thiếu mẫu tờ khai", sid)
+    assert thanks["abstained"] and not thanks["citations"] and thanks["reply"]
+    store = client.app.state.assistant.store
+    (fb,) = [f for f in store.recent_feedback(50) if f.message_id == answer["message_id"]]
+    assert fb.rating == -1 and "mẫu tờ khai" in fb.comment
+    praise = chat(client, "câu trả lời rất rõ ràng, cảm ơn", sid)
+    assert praise["reply"] and praise["reply"] != thanks["reply"]
+    ratings = sorted(f.rating for f in store.recent_feedback(50) if f.message_id == answer["message_id"])
+    assert ratings == [-1, 1]
+
+
 def test_procedure_question_keeps_citations(client):
     a = chat(client, "Đăng ký tạm trú cần giấy tờ gì?")
     assert not a["abstained"] and a["topic"] == "cu_tru"

@@ -269,6 +269,24 @@ def test_feedback_round_trip_and_order(store: ChatStore):
         store.recent_feedback(limit=0)
 
 
+def test_last_answer_skips_greetings_prompts_and_thanks(store: ChatStore):
+    sid = store.create_session()
+    assert store.last_answer_id(sid) is None
+    store.add_message(sid, "user", "xin chào")
+    store.add_message(sid, "assistant", "Chào bạn", reason="dialogue")
+    store.add_message(sid, "user", "làm hộ chiếu ở đâu")
+    answer = store.add_message(sid, "assistant", "Ở Công an tỉnh", reason="answered", entry_id="ho-chieu")
+    store.add_message(sid, "user", "sai rồi")
+    ask = store.add_message(sid, "assistant", "Điểm nào chưa đúng?", reason="dialogue")
+    store.add_message(sid, "user", "thiếu phí")
+    thanks = store.add_message(sid, "assistant", "Cảm ơn bạn đã góp ý", reason="feedback")
+    assert store.last_answer_id(sid) == answer.id
+    assert store.last_answer_id(sid, before=thanks.id) == answer.id
+    assert store.last_answer_id(sid, before=answer.id) is None
+    assert store.last_answer_id(sid, before=ask.id) == answer.id
+    assert store.last_answer_id(store.create_session()) is None
+
+
 def test_feedback_on_a_missing_message(store: ChatStore):
     with pytest.raises(KeyError):
         store.add_feedback("0" * 32, 1)

@@ -51,6 +51,14 @@ def _reply(state, answer) -> str:
     return answer.answer.replace("\n\n" + line, "", 1)
 
 
+def _record_feedback(state, session_id: str, reply_id: str, feedback: dict) -> None:
+    """Feedback typed into the chat counts like a thumbs up/down on the answer it is about: the latest
+    answer of the session (not a greeting or a prompt), or this reply when there is none."""
+    target = state.store.last_answer_id(session_id, before=reply_id) or reply_id
+    state.store.add_feedback(target, feedback["rating"], feedback.get("comment"))
+    state.metrics.feedback.labels("up" if feedback["rating"] == 1 else "down").inc()
+
+
 @router.post("/chat", response_model=ChatResponse, summary="Send a message, get the assistant's reply")
 def post_chat(body: ChatRequest, state: ReadyStateDep) -> ChatResponse:
     limit = state.settings.max_question_chars
@@ -73,6 +81,8 @@ def post_chat(body: ChatRequest, state: ReadyStateDep) -> ChatResponse:
                               abstained=answer.abstained, reason=answer.reason, confidence=answer.confidence,
                               citations=[c.model_dump() for c in citations])
     store.set_context(session_id, turn.context)
+    if turn.feedback is not None:
+        _record_feedback(state, session_id, saved.id, turn.feedback)
     if turn.handoff:
         store.set_handoff(session_id, True)
     m = state.metrics
