@@ -60,12 +60,15 @@ class Settings(BaseSettings):
     # --- end voice hotline ------------------------------------------------------------------------
 
     # --- editor workflow (issue 8; assistant/editor/, docs/editor.md) -------------------------------
-    editor_tokens: dict[str, str] = Field(default_factory=dict,
-                                          description='JSON {token: role}, roles editor, publisher, admin')
+    editor_tokens: dict[str, str] = Field(default_factory=dict, repr=False,  # secrets: kept out of repr(settings)
+                                          description='JSON {token: role}, roles editor, publisher, admin; '
+                                                      'tokens of 16 characters or more')
     editor_tokens_file: Path | None = Field(default=None, description="JSON {token: role} or lines 'token role [name]'")
     editor_git_commit: bool = Field(default=False, description="commit knowledge_base/ to git after each publish")
     editor_follow_interval_s: float = Field(default=1.0, description="how often workers check data/index/CURRENT")
     editor_inbox_similarity: float = Field(default=0.9, description="cosine above which inbox questions group")
+    editor_build_timeout_s: float = Field(default=900.0, gt=0,
+                                          description="a publish whose index build runs longer is stopped and fails")
     # --- end of editor workflow settings ------------------------------------------------------------
 
     # --- SIP endpoint (issue 7; voice/sip/, docs/sip.md) --------------------------------------------

@@ -24,7 +24,7 @@ from assistant.api.metrics import Metrics
 from assistant.api.ratelimit import RateLimiter
 from assistant.api.routes import chat, health
 from assistant.config import Settings, get_settings
-from assistant.editor.wiring import before_engine_load, install_editor, start_editor
+from assistant.editor.wiring import install_editor, load_engine, start_editor
 from assistant.privacy import MaskingFilter
 from voice import twilio as twilio_voice
 
@@ -75,11 +75,8 @@ def _load(state: AppState, engine=None, store=None) -> None:
             store.migrate()
         state.store = store
         if engine is None:
-            before_engine_load(state.settings)
-            from assistant.qa.engine import QAEngine
-
             started = time.perf_counter()
-            engine = QAEngine.load(state.settings, log=log.info)
+            engine = load_engine(state.settings, log=log.info)  # recovers an interrupted publish first
             log.info("engine ready in %.1f s (index %s)", time.perf_counter() - started, engine.version)
         state.engine = engine
         settings = state.settings

@@ -29,7 +29,14 @@ def _service():
 
 
 def _report(job) -> None:
+    """The job's outcome; waits for its background work (pre-rendering the spoken answers) first, since
+    a daemon thread would die with the command. Exit 1 when it failed."""
+    for thread in job.background:
+        typer.echo("đang tạo sẵn âm thanh cho các câu trả lời nói…", err=True)
+        thread.join()
     typer.echo(f"{job.state}: {job.version} ({', '.join(job.entries) or job.message}) {job.timings_s}")
+    for warning in job.warnings:
+        typer.echo(f"cảnh báo: {warning}", err=True)
     if job.state != "live":
         typer.echo(job.error or "", err=True)
         raise typer.Exit(1)
@@ -61,7 +68,7 @@ def register(kb_app: typer.Typer) -> None:
     def publish(message: Annotated[str, typer.Option("--message", "-m", help="what changed")] = "",
                 entry: Annotated[Optional[list[str]], typer.Option("--entry", help="only these drafts")] = None) -> None:
         """Validate the corpus with the drafts, build its index, switch CURRENT (waits until done)."""
-        from assistant.editor.publishing import Busy, PublishInvalid
+        from assistant.editor.publishing import Busy, PublishInvalid, StaleDrafts
         from assistant.editor.service import NotFound
 
         try:
@@ -69,6 +76,10 @@ def register(kb_app: typer.Typer) -> None:
         except PublishInvalid as exc:
             for p in exc.problems:
                 typer.echo(p, err=True)
+            raise typer.Exit(1) from None
+        except StaleDrafts as exc:
+            typer.echo(f"bản nháp dựa trên phiên bản cũ (nội dung đã xuất bản đã đổi), hãy mở lại và lưu lại: "
+                       f"{', '.join(exc.entries)}", err=True)
             raise typer.Exit(1) from None
         except (Busy, NotFound) as exc:
             typer.echo(str(exc).strip("'"), err=True)
@@ -78,10 +89,15 @@ def register(kb_app: typer.Typer) -> None:
     @kb_app.command("rollback")
     def rollback(version: Annotated[str, typer.Argument(help="a version from `assistant kb versions`")]) -> None:
         """Serve an earlier published version again (knowledge_base/ is restored from its snapshot)."""
+        from assistant.editor.publishing import Busy
+
         try:
             job = _service().rollback(_who(), version, wait=True)
-        except KeyError:
-            typer.echo(f"không có phiên bản {version}", err=True)
+        except (KeyError, ValueError):
+            typer.echo(f"không có phiên bản {version} (xem `assistant kb versions`)", err=True)
+            raise typer.Exit(1) from None
+        except Busy as exc:
+            typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None
         _report(job)
 

@@ -59,9 +59,9 @@ def get_engine():
         with _engine_lock:
             if _engine is None:
                 from assistant.config import get_settings
-                from assistant.qa.engine import QAEngine
+                from assistant.editor.wiring import load_engine
 
-                _engine = QAEngine.load(get_settings(), log=log.info)
+                _engine = load_engine(get_settings(), log=log.info)
                 from assistant.editor.hot_reload import follow_process
 
                 follow_process(get_settings(), lambda: _engine, set_engine)  # serve what CURRENT names

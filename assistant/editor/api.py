@@ -1,7 +1,7 @@
 """``/api/v1/kb``: entries, drafts, validation, diff, preview audio, legal currency (editor role).
 
 Every route needs ``Authorization: Bearer <token>``: 401 without a known token, 403 when the role is
-too low. Bodies are entries with the field names of ARCHITECTURE §3; responses add ``version``
+too low, 429 after 10 wrong tokens from one address within a minute (per process). Bodies are entries with the field names of ARCHITECTURE §3; responses add ``version``
 (send it back with ``PUT``: optimistic locking, 409 on conflict), ``has_draft``, ``updated_by``,
 ``errors`` and ``flags`` (citations of replaced law). Invalid entries get 422 with
 ``{"detail": "...", "errors": [{"field", "message"}]}`` in Vietnamese.
@@ -36,8 +36,15 @@ def _principal(request: Request, authorization: str | None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
         raise HTTPException(401, "Cần đăng nhập: gửi mã truy cập trong tiêu đề Authorization: Bearer <mã>.",
                             headers={"WWW-Authenticate": "Bearer"})
-    found = editor_service(request).tokens.lookup(authorization[7:].strip())
+    svc = editor_service(request)
+    client = request.client.host if request.client else "unknown"
+    wait_s = svc.throttle.retry_after(client)
+    if wait_s is not None:  # too many wrong tokens from this address: refuse every try for a while
+        raise HTTPException(429, f"Nhập sai mã truy cập quá nhiều lần. Vui lòng thử lại sau {wait_s} giây.",
+                            headers={"Retry-After": str(wait_s)})
+    found = svc.principal(authorization[7:].strip())
     if found is None:
+        svc.throttle.failed(client)
         raise HTTPException(401, "Mã truy cập không đúng hoặc đã bị thu hồi.", headers={"WWW-Authenticate": "Bearer"})
     return found
 

@@ -11,14 +11,31 @@ from assistant.editor import versions
 from assistant.editor.api import Admin, Editor, Publisher, Service, invalid, not_found
 from assistant.editor.auth import RANK
 from assistant.editor.editor_store import Conflict
-from assistant.editor.publishing import Busy, PublishInvalid
+from assistant.editor.publishing import Busy, PublishInvalid, StaleDrafts
 from assistant.editor.service import NotFound
 
 router = APIRouter(prefix="/kb", tags=["editor"])
 
 
-def _job(job, http_status: int) -> JSONResponse:
-    return JSONResponse(job.as_dict(), status_code=http_status)
+def _job(job) -> JSONResponse:
+    """202 while building; with ``wait``: 200 when live, 500 with the job (and its error) when it failed."""
+    body = job.as_dict()
+    if not job.done.is_set():
+        return JSONResponse(body, status_code=202)
+    if job.state == "failed":
+        what = "Xuất bản" if job.kind == "publish" else "Khôi phục"
+        return JSONResponse({**body, "detail": f"{what} thất bại: {job.error}. Phiên bản cũ vẫn đang phục vụ."},
+                            status_code=500)
+    return JSONResponse(body, status_code=200)
+
+
+def stale(entries: list[str]) -> JSONResponse:
+    return JSONResponse({"detail": "Có bản nháp dựa trên phiên bản cũ của mục (nội dung đã xuất bản đã đổi từ khi "
+                                   "soạn: khôi phục phiên bản, sửa tay hoặc cập nhật từ git). Hãy mở lại từng mục, "
+                                   "xem lại thay đổi và lưu lại bản nháp (rebase) rồi xuất bản. Chưa xuất bản gì.",
+                         "entries": entries,
+                         "problems": [f"{e}: bản nháp dựa trên phiên bản cũ, cần mở lại và lưu lại" for e in entries]},
+                        status_code=409)
 
 
 @router.post("/publish", status_code=status.HTTP_202_ACCEPTED,
@@ -26,19 +43,24 @@ def _job(job, http_status: int) -> JSONResponse:
 def publish(request: Request, who: Publisher, svc: Service,
             payload: Annotated[dict[str, Any] | None, Body()] = None) -> JSONResponse:
     payload = payload or {}
+    entries = payload.get("entries")
+    if entries is not None and (not isinstance(entries, list) or not all(isinstance(e, str) for e in entries)):
+        return invalid([{"field": "entries", "message": "entries: cần một danh sách mã mục (chuỗi ký tự)"}])
     if not request.app.state.assistant.ready:
         raise HTTPException(503, "Hệ thống đang khởi động, vui lòng thử lại sau giây lát.")
     try:
-        job = svc.publish(who, message=str(payload.get("message") or "")[:500], entry_ids=payload.get("entries"),
+        job = svc.publish(who, message=str(payload.get("message") or "")[:500], entry_ids=entries or None,
                           wait=bool(payload.get("wait")))
     except PublishInvalid as exc:
         return JSONResponse({"detail": "Kho tri thức sau khi áp bản nháp chưa hợp lệ; chưa xuất bản gì.",
                              "problems": exc.problems}, status_code=422)
+    except StaleDrafts as exc:
+        return stale(exc.entries)
     except Busy as exc:
         raise HTTPException(409, str(exc)) from None
     except NotFound:
         raise HTTPException(409, "Không có bản nháp hoàn chỉnh nào để xuất bản.") from None
-    return _job(job, 200 if job.done.is_set() else 202)
+    return _job(job)
 
 
 @router.get("/publish/{job_id}", summary="State of a publish or rollback (building, live, failed)")
@@ -62,7 +84,7 @@ def rollback(request: Request, who: Publisher, svc: Service, payload: Annotated[
         raise not_found(f"phiên bản {version}") from None
     except Busy as exc:
         raise HTTPException(409, str(exc)) from None
-    return _job(job, 200 if job.done.is_set() else 202)
+    return _job(job)
 
 
 @router.get("/versions", summary="Published versions, newest first")

@@ -2,9 +2,11 @@
 
 ``python -m assistant.editor.build_worker KB OUT CACHE MODEL PREFIX THREADS`` loads the corpus in
 ``KB``, builds its index under ``OUT`` (``assistant.qa.index_build.build_index``) with the embedding
-cache in ``CACHE``, and prints ``{"built": folder, "peak_rss_mb": …}`` as its last line. The child runs at ``nice`` 10; the
+cache in ``CACHE``, and prints ``{"built": folder, "peak_rss_mb": …}`` as its last line. The child lowers its
+own priority to ``nice`` 10 first thing (a ``preexec_fn`` is unsafe in the multi-threaded server); the
 embedding model is loaded only if the corpus has texts the cache lacks (new or edited questions).
-A child that dies (out of memory, killed) fails the publish and the previous version keeps serving.
+A child that dies (out of memory, killed) or outlives the build timeout (killed then) fails the
+publish, and the previous version keeps serving.
 """
 
 from __future__ import annotations
@@ -20,15 +22,33 @@ from pathlib import Path
 log = logging.getLogger("assistant.editor.build")
 
 
+#: Generous: a full build takes 15-20 s on an idle machine and 70 s on a loaded one (docs/editor.md).
+DEFAULT_TIMEOUT_S = 900.0
+NICENESS = 10
+
+
 class BuildFailed(RuntimeError):
     pass
 
 
-def build_in_child(kb: Path, out_root: Path, cache_dir: Path, embedder) -> tuple[Path, float]:
-    """Run the build in a child process; the built index folder and the child's peak RSS (MB)."""
+def build_timeout_s(settings) -> float:
+    """How long a publish's index build may run (``ASSISTANT_EDITOR_BUILD_TIMEOUT_S``, default 15 min)."""
+    return float(getattr(settings, "editor_build_timeout_s", None) or DEFAULT_TIMEOUT_S)
+
+
+def build_in_child(kb: Path, out_root: Path, cache_dir: Path, embedder, *,
+                   timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Path, float]:
+    """Run the build in a child process; the built index folder and the child's peak RSS (MB).
+
+    A child still running after ``timeout_s`` is killed and the build fails (:class:`BuildFailed`).
+    """
     cmd = [sys.executable, "-m", "assistant.editor.build_worker", str(kb), str(out_root), str(cache_dir),
            str(embedder.model_path), embedder.prefix, str(embedder.threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=lambda: os.nice(10), check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:  # subprocess.run killed the child and waited for it
+        tail = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        raise BuildFailed(f"index build timed out after {timeout_s:g} s (killed): {tail.strip()[-300:]}") from None
     for line in proc.stderr.splitlines()[-20:]:
         log.info("build: %s", line)
     lines = proc.stdout.strip().splitlines()
@@ -39,6 +59,8 @@ def build_in_child(kb: Path, out_root: Path, cache_dir: Path, embedder) -> tuple
 
 
 def main(argv: list[str]) -> None:
+    # First, in the child's only thread (threads torch starts later inherit it), not in a preexec_fn.
+    os.nice(NICENESS)
     from assistant.kb.loader import load_corpus
     from assistant.qa.embedder import Embedder
     from assistant.qa.index_build import build_index

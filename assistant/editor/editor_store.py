@@ -10,7 +10,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from assistant.editor.tables import AuditEvent, Draft, EditorToken, InboxHandled
 from assistant.store.engine import make_engine, writer
@@ -110,14 +111,21 @@ class EditorStore:
                                                detail=json.dumps(detail or {}, ensure_ascii=False)))
 
     def audit_events(self, *, entry_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first. With ``entry_id``: events about that entry, including publishes and rollbacks
+        that list it in ``detail.entries``."""
         q = select(_audit).order_by(_audit.c.id.desc()).limit(limit)
         if entry_id:
-            q = q.where(_audit.c.entry_id == entry_id)
+            escaped = entry_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            q = q.where(or_(_audit.c.entry_id == entry_id,
+                            _audit.c.detail.like(f'%"{escaped}"%', escape="\\")))
         with self._engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [{"id": r.id, "at": _iso(r.at), "actor": r.actor, "role": r.role, "action": r.action,
-                 "entry_id": r.entry_id, "version": r.version, "diff": r.diff, "detail": json.loads(r.detail)}
-                for r in rows]
+        out = [{"id": r.id, "at": _iso(r.at), "actor": r.actor, "role": r.role, "action": r.action,
+                "entry_id": r.entry_id, "version": r.version, "diff": r.diff, "detail": json.loads(r.detail)}
+               for r in rows]
+        if entry_id:  # the LIKE above may also match the id quoted elsewhere in the detail
+            out = [e for e in out if e["entry_id"] == entry_id or entry_id in (e["detail"].get("entries") or [])]
+        return out
 
     # -- tokens ------------------------------------------------------------------------------
     def add_token(self, digest: str, role: str, name: str, created_by: str) -> None:
@@ -131,6 +139,12 @@ class EditorStore:
         return [{"fingerprint": r.digest[:12], "digest": r.digest, "role": r.role, "name": r.name,
                  "created_by": r.created_by, "created_at": _iso(r.created_at)} for r in rows]
 
+    def token(self, digest: str) -> dict[str, Any] | None:
+        """The stored token with this digest (``{role, name}``), read now: revocations in any process count."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_tokens.c.role, _tokens.c.name).where(_tokens.c.digest == digest)).first()
+        return None if row is None else {"role": row.role, "name": row.name}
+
     def remove_token(self, fingerprint: str) -> str | None:
         for t in self.tokens():
             if t["fingerprint"] == fingerprint:
@@ -140,13 +154,28 @@ class EditorStore:
         return None
 
     # -- inbox -------------------------------------------------------------------------------
-    def mark_handled(self, message_ids: list[str], entry_id: str) -> None:
+    def claim_inbox(self, message_ids: list[str], entry_id: str) -> list[str]:
+        """Mark the messages handled by ``entry_id``; those this call claimed (not handled before).
+
+        One write transaction, so two editors turning the same group into drafts at once cannot both
+        claim a message (SQLite serialises writers; elsewhere the primary key refuses the second).
+        """
         now = _now()
+        try:
+            with self._writer.begin() as conn:
+                done = set(conn.execute(select(_handled.c.message_id)
+                                        .where(_handled.c.message_id.in_(message_ids))).scalars())
+                claimed = [m for m in dict.fromkeys(message_ids) if m not in done]
+                if claimed:
+                    conn.execute(insert(_handled), [{"message_id": m, "entry_id": entry_id, "at": now} for m in claimed])
+        except IntegrityError:
+            return []
+        return claimed
+
+    def release_inbox(self, message_ids: list[str]) -> None:
+        """Undo :meth:`claim_inbox` (the draft could not be made)."""
         with self._writer.begin() as conn:
-            done = set(conn.execute(select(_handled.c.message_id).where(_handled.c.message_id.in_(message_ids))).scalars())
-            rows = [{"message_id": m, "entry_id": entry_id, "at": now} for m in dict.fromkeys(message_ids) if m not in done]
-            if rows:
-                conn.execute(insert(_handled), rows)
+            conn.execute(delete(_handled).where(_handled.c.message_id.in_(message_ids)))
 
     def handled_ids(self) -> set[str]:
         with self._engine.connect() as conn:

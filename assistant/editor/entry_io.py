@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ FIELDS: tuple[str, ...] = (
 )
 #: Fields the API adds; accepted in bodies and ignored (they never reach the files).
 SERVER_FIELDS = frozenset({"version", "has_draft", "published", "draft_complete", "updated_by", "updated_at",
-                           "errors", "flags"})
+                           "errors", "flags", "rebase_needed"})
 FIELD_NAMES = {
     "id": "mã mục", "topic": "chủ đề", "title": "tiêu đề", "questions": "câu hỏi mẫu", "answer": "câu trả lời",
     "spoken_answer": "câu trả lời nói", "legal_basis": "căn cứ pháp lý", "procedure_code": "mã thủ tục",
@@ -167,12 +168,44 @@ def entry_path(kb_dir: Path, topic: str, entry_id: str) -> Path:
     return kb_dir / "entries" / topic / f"{entry_id}.yaml"
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (``/proc``; ``os.umask`` twice elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # not thread-safe, hence the /proc route first
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file (``0o666`` less the umask)."""
+    return 0o666 & ~current_umask()
+
+
+def new_dir_mode() -> int:
+    """The mode ``mkdir`` would give a new folder (``0o777`` less the umask)."""
+    return 0o777 & ~current_umask()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` so that readers see the old or the new content, never a mix (temp, fsync, rename)."""
+    """Write ``path`` so that readers see the old or the new content, never a mix.
+
+    Temporary file in the same folder (with the replaced file's mode, or the umask's for a new
+    file: ``mkstemp`` alone would make it 0600), ``fsync``, ``rename``, ``fsync`` of the folder.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = new_file_mode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -183,10 +216,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
+
+def fsync_dir(path: Path) -> None:
+    fsync_file(path)  # a folder opened read-only can be fsynced on Linux

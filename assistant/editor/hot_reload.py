@@ -5,7 +5,8 @@
 engine keeps answering, then hands it to a swap callback. The swap is one reference assignment per
 holder, so a request in flight finishes on the engine it started with and the next one gets the new
 engine; nothing is ever unavailable. The embedding model is shared between versions (only the
-corpus and the index files are loaded), which keeps a swap to about a second and a few MB.
+corpus and the index files are loaded), which keeps a swap to about a second and some 50-60 MB while
+both versions are held (evaluation/reports/publish.md: 1,028 → 1,085 MB).
 
 Used by the app (:func:`follow_app`, swapping ``AppState.engine`` and the dialogue's retrieval
 engine) and by the Rasa action server (``assistant.dialogue.rasa_actions.get_engine``).

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import and_, or_, select
 
+from assistant.editor.tables import InboxHandled
 from assistant.kb.schema import TOPICS
+from assistant.privacy import mask_pii
 from assistant.store.models import Feedback, Message
 from assistant.text import fold, has_diacritics
 
@@ -28,24 +30,33 @@ MAX_ITEMS = 500
 EXAMPLES = 5
 
 
-def unanswered(db_engine, handled: set[str], *, limit: int = MAX_ITEMS) -> list[dict[str, Any]]:
-    """Newest declined or thumbs-down turns, as ``{message_id, question, reason, topic, at}``."""
+def unanswered(db_engine, *, only: list[str] | None = None, limit: int = MAX_ITEMS) -> list[dict[str, Any]]:
+    """Newest declined or thumbs-down turns not yet handled, as ``{message_id, question, reason, topic, at}``.
+
+    Handled messages are left out in the query, before the ``limit`` (else 500 handled ones would
+    hide every new one); ``only`` restricts to those message ids. The question is PII-masked again
+    (messages are masked when stored; this also covers rows written before masking existed).
+    """
     reply = Message.__table__
     asked = Message.__table__.alias("asked")
     fb = Feedback.__table__
+    handled = InboxHandled.__table__
     down = select(fb.c.message_id).where(fb.c.rating == -1)
     q = (select(reply.c.id, reply.c.reason, reply.c.topic, reply.c.created_at, asked.c.text,
                 reply.c.id.in_(down).label("thumbs_down"))
          .join(asked, and_(asked.c.session_id == reply.c.session_id, asked.c.seq == reply.c.seq - 1,
                            asked.c.role == "user"))
          .where(reply.c.role == "assistant",
-                or_(and_(reply.c.abstained.is_(True), reply.c.reason.in_(DECLINED_REASONS)), reply.c.id.in_(down)))
+                or_(and_(reply.c.abstained.is_(True), reply.c.reason.in_(DECLINED_REASONS)), reply.c.id.in_(down)),
+                reply.c.id.not_in(select(handled.c.message_id)))
          .order_by(reply.c.created_at.desc()).limit(limit))
+    if only is not None:
+        q = q.where(reply.c.id.in_(only))
     with db_engine.connect() as conn:
         rows = conn.execute(q).all()
-    return [{"message_id": r.id, "question": r.text, "reason": "thumbs_down" if r.thumbs_down else r.reason,
+    return [{"message_id": r.id, "question": mask_pii(r.text), "reason": "thumbs_down" if r.thumbs_down else r.reason,
              "topic": r.topic, "at": r.created_at.isoformat(timespec="seconds") if r.created_at else None}
-            for r in rows if r.id not in handled]
+            for r in rows]
 
 
 def cluster(vectors: np.ndarray, similarity: float) -> list[int]:

@@ -2,7 +2,10 @@
 
 Versions of an entry (optimistic locking): ``<hash of the published content>.<draft revision>``. A
 client sends back the version it edited; when the entry was saved or published since, the version
-differs and the save is refused (:class:`~assistant.editor.editor_store.Conflict`, HTTP 409).
+differs and the save is refused (:class:`~assistant.editor.editor_store.Conflict`, HTTP 409). A draft
+remembers the published text it was written against (its ``base``); a publish refuses drafts whose base
+is no longer what is published (after a rollback, a hand edit, a ``git pull``: :class:`StaleDrafts`,
+HTTP 409) until an editor re-opens and re-saves them (``rebase_needed`` in the entry).
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from assistant.editor import currency, inbox, versions
-from assistant.editor.auth import TokenRegistry, digest, new_token
+from assistant.editor.auth import FailureThrottle, Principal, TokenRegistry, digest, new_token
 from assistant.editor.editor_store import Conflict, EditorStore
 from assistant.editor.entry_io import FIELDS, content_hash, entry_data, entry_yaml, validate_entry
-from assistant.editor.publishing import Publisher
+from assistant.editor.publishing import Publisher, PublishInvalid, StaleDrafts
 from assistant.kb.loader import Corpus, load_corpus
 from assistant.text import fold
 
@@ -38,9 +41,8 @@ class EditorService:
     def __init__(self, settings, store: EditorStore, *, embedder=None, on_live=None, prerender: bool = True):
         self.settings = settings
         self.store = store
-        self.tokens = TokenRegistry.from_settings(settings)
-        for t in store.tokens():
-            self.tokens.add_digest(t["digest"], t["role"], t["name"])
+        self.tokens = TokenRegistry.from_settings(settings)  # configured; admin-made ones are in the database
+        self.throttle = FailureThrottle()
         self.publisher = Publisher(settings, store, embedder or self._default_embedder, on_live=on_live,
                                    prerender=prerender)
         self._corpus: tuple[tuple, Corpus] | None = None
@@ -56,11 +58,21 @@ class EditorService:
                                       prefix=s.query_prefix, threads=s.torch_threads)
         return self._embedder
 
+    def principal(self, token: str) -> Principal | None:
+        """Who ``token`` belongs to: a configured token, or one an admin made (read from the database
+        now, so a token revoked through any worker is refused by all of them at once)."""
+        found = self.tokens.lookup(token)
+        if found is not None:
+            return found
+        row = self.store.token(digest(token))
+        return None if row is None else Principal(row["name"], row["role"])
+
     # ------------------------------------------------------------------ published corpus
     def published(self) -> Corpus:
         """``knowledge_base/`` as it is on disk (reloaded when a file changed; a stat per file)."""
         files = versions.corpus_files(self.settings.kb_dir)
-        key = tuple((rel, p.stat().st_mtime_ns, p.stat().st_size) for rel, p in files.items())
+        stats = {rel: p.stat() for rel, p in files.items()}
+        key = tuple((rel, st.st_ino, st.st_mtime_ns, st.st_size) for rel, st in stats.items())
         with self._corpus_lock:
             if self._corpus is None or self._corpus[0] != key:
                 self._corpus = (key, load_corpus(self.settings.kb_dir, strict=False))
@@ -118,6 +130,7 @@ class EditorService:
         data = draft["data"] if draft else published
         out = {**data, "version": self._version(entry_id, published), "published": published is not None,
                "has_draft": draft is not None, "draft_complete": draft["complete"] if draft else None,
+               "rebase_needed": bool(draft) and draft["base"] != content_hash(published),
                "updated_by": draft["updated_by"] if draft else None, "updated_at": draft["updated_at"] if draft else None}
         _, errors = validate_entry(data, corpus.documents)
         out["errors"] = errors
@@ -188,31 +201,43 @@ class EditorService:
         return out
 
     def version_diff(self, old: str, new: str) -> str:
-        a = versions.corpus_files(versions.snapshot_dir(self.settings, old))
-        b = versions.corpus_files(versions.snapshot_dir(self.settings, new))
-        if not a or not b:
-            raise NotFound(old if not a else new)
-        chunks = []
-        for rel in sorted(set(a) | set(b)):
-            x = a[rel].read_text(encoding="utf-8").splitlines(True) if rel in a else []
-            y = b[rel].read_text(encoding="utf-8").splitlines(True) if rel in b else []
-            if x != y:
-                chunks.append("".join(difflib.unified_diff(x, y, f"a/{rel}", f"b/{rel}")))
-        return "".join(chunks)
+        try:
+            return versions.diff_versions(self.settings, old, new)
+        except KeyError as exc:
+            raise NotFound(exc.args[0]) from None
 
     # ------------------------------------------------------------------ publishing
     def publish(self, actor, *, message: str = "", entry_ids: list[str] | None = None, wait: bool = False):
-        drafts = [d for d in self.pending() if d["complete"] and (not entry_ids or d["entry_id"] in entry_ids)]
-        if not drafts:
-            raise NotFound("không có bản nháp hoàn chỉnh nào để xuất bản")
-        return self.publisher.publish(actor, drafts, message=message, wait=wait)
+        """Publish the complete drafts (or those of ``entry_ids``); they are read once the publish lock is
+        held, and refused (:class:`StaleDrafts`) when written against a text no longer published."""
+
+        def collect() -> list[dict[str, Any]]:
+            drafts = [d for d in self.pending() if d["complete"] and (not entry_ids or d["entry_id"] in entry_ids)]
+            if not drafts:
+                raise NotFound("không có bản nháp hoàn chỉnh nào để xuất bản")
+            stale = [d["entry_id"] for d in drafts if d["base"] != content_hash(self._published_data(d["entry_id"]))]
+            if stale:
+                raise StaleDrafts(stale)
+            return drafts
+
+        try:
+            return self.publisher.publish(actor, collect, message=message, wait=wait)
+        except PublishInvalid as exc:
+            self.store.audit(actor, "publish_failed", detail={"stage": "validate", "message": message,
+                                                              "entries": list(entry_ids or []),
+                                                              "problems": exc.problems[:50]})
+            raise
+        except StaleDrafts as exc:
+            self.store.audit(actor, "publish_failed", detail={"stage": "stale_drafts", "message": message,
+                                                              "entries": exc.entries})
+            raise
 
     def rollback(self, actor, version: str, *, wait: bool = False):
         return self.publisher.rollback(actor, version, wait=wait)
 
     # ------------------------------------------------------------------ inbox
     def inbox(self, engine) -> list[dict[str, Any]]:
-        items = inbox.unanswered(self.store.engine, self.store.handled_ids())
+        items = inbox.unanswered(self.store.engine)
         if not items:
             return []
         # Folded (unaccented) text: "dang ky nuoi cho" and "đăng ký nuôi chó" must land together.
@@ -222,15 +247,25 @@ class EditorService:
         return inbox.group(items, vectors, self.settings.editor_inbox_similarity)
 
     def draft_from_inbox(self, message_ids: list[str], topic: str, actor) -> dict[str, Any]:
-        items = {i["message_id"]: i for i in inbox.unanswered(self.store.engine, set())}
-        chosen = [items[m] for m in message_ids if m in items]
+        """A new draft from inbox messages not handled yet; they are claimed first, so the same
+        messages never become two drafts."""
+        chosen = inbox.unanswered(self.store.engine, only=list(dict.fromkeys(message_ids)))
         if not chosen:
             raise NotFound("không tìm thấy câu hỏi nào trong hộp thư")
         taken = {e.id for e in self.published().entries} | {d["entry_id"] for d in self.store.open_drafts()}
         data = inbox.draft_from_questions([i["question"] for i in chosen], topic, taken)
-        self.store.save_draft(data["id"], data, base="new", actor=actor.name, complete=False, origin="inbox",
-                              create_only=True)
-        self.store.mark_handled([i["message_id"] for i in chosen], data["id"])
+        claimed = set(self.store.claim_inbox([i["message_id"] for i in chosen], data["id"]))
+        if not claimed:
+            raise NotFound("các câu hỏi này đã được xử lý")
+        if len(claimed) < len(chosen):  # someone else took some of them meanwhile
+            chosen = [i for i in chosen if i["message_id"] in claimed]
+            data = inbox.draft_from_questions([i["question"] for i in chosen], topic, taken)
+        try:
+            self.store.save_draft(data["id"], data, base="new", actor=actor.name, complete=False, origin="inbox",
+                                  create_only=True)
+        except BaseException:
+            self.store.release_inbox(sorted(claimed))
+            raise
         self.store.audit(actor, "inbox_draft", entry_id=data["id"], diff=_diff(data["id"], None, data),
                          detail={"messages": len(chosen)})
         return self.get_entry(data["id"])
@@ -242,23 +277,23 @@ class EditorService:
             raise NotFound(entry_id)
         _, _, rev = (version or "").partition(".")
         clean = {k: data[k] for k in FIELDS if k in data}
-        self.store.save_draft(entry_id, {**clean, "id": entry_id}, base="new", actor=actor.name, complete=False,
+        saved = {**clean, "id": entry_id}
+        self.store.save_draft(entry_id, saved, base="new", actor=actor.name, complete=False,
                               expect_rev=int(rev) if rev.isdigit() else -1, origin="inbox")
+        self.store.audit(actor, "update", entry_id=entry_id, diff=_diff(entry_id, current["data"], saved),
+                         detail={"partial": True})
         return self.get_entry(entry_id)
 
     # ------------------------------------------------------------------ tokens (admin)
     def create_token(self, role: str, name: str, actor) -> str:
         token = new_token()
-        self.tokens.add_token(token, role, name)
         self.store.add_token(digest(token), role, name, actor.name)
         self.store.audit(actor, "token_create", detail={"role": role, "name": name})
         return token
 
     def revoke_token(self, fingerprint: str, actor) -> None:
-        removed = self.store.remove_token(fingerprint)
-        if removed is None:
+        if self.store.remove_token(fingerprint) is None:
             raise NotFound(fingerprint)
-        self.tokens.remove_digest(removed)
         self.store.audit(actor, "token_revoke", detail={"fingerprint": fingerprint})
 
 
@@ -278,11 +313,12 @@ def _diff(entry_id: str, before: dict | None, after: dict | None) -> str:
 
 
 def open_service(settings, **kwargs) -> EditorService:
-    """A service on the app's database (migrated) for the CLI."""
+    """A service on the app's database (migrated) for the CLI; finishes an interrupted publish first
+    (only when no publish is running: :func:`assistant.editor.versions.recover`)."""
     store = EditorStore(settings.db_url)
     store.migrate()
     versions.recover(settings)
     return EditorService(settings, store, **kwargs)
 
 
-__all__ = ["Conflict", "EditorService", "InvalidEntry", "NotFound", "open_service"]
+__all__ = ["Conflict", "EditorService", "InvalidEntry", "NotFound", "StaleDrafts", "open_service"]

@@ -7,13 +7,16 @@ corpus and a rollback restores it. ``knowledge_base/`` stays the source of truth
 rewrites its changed files atomically from the snapshot.
 
 Crash safety: before touching ``knowledge_base/`` a journal (``data/editor/publish-journal.json``)
-names the version being published. :func:`recover` (run at start-up and before each publish) finds
-an unfinished journal and makes ``knowledge_base/`` match the version ``CURRENT`` names, which is
-the previous one unless the crash came after the pointer switched. The pointer switches last.
+names the version being published. :func:`recover` (run at start-up, by CLI commands, and inside
+each publish) finds an unfinished journal and makes ``knowledge_base/`` match the version
+``CURRENT`` names, which is the previous one unless the crash came after the pointer switched. The
+pointer switches last. Recovery runs only while holding the publish lock
+(:mod:`assistant.editor.locking`): a journal next to a held lock is a publish at work, not a crash.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -24,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.editor.entry_io import write_atomic
+from assistant.editor import locking
+from assistant.editor.entry_io import fsync_dir, fsync_file, new_dir_mode, write_atomic
 from assistant.kb.loader import DOCUMENTS_FILE, ENTRIES_DIR, OUT_OF_SCOPE_FILE, REDIRECTS_FILE
 from assistant.qa.index_build import _point_current, current_version
 
@@ -70,20 +74,36 @@ def copy_corpus(src: Path, dst: Path) -> None:
 
 
 def make_snapshot(settings, src: Path, version: str, meta: dict[str, Any]) -> Path:
-    """Freeze the corpus in ``src`` as ``version`` (no-op when that snapshot exists: versions are immutable)."""
+    """Freeze the corpus in ``src`` as ``version`` (no-op when that snapshot exists: versions are immutable).
+
+    Files read-only and fsynced, folders with the umask's mode (``mkdtemp`` alone would make the
+    snapshot 0700) and fsynced, then one rename into place, then the parent folder fsynced.
+    """
     final = snapshot_dir(settings, version)
     if (final / META).exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
-    copy_corpus(src, tmp)
-    (tmp / META).write_text(json.dumps({"version": version, **meta}, ensure_ascii=False, indent=2), encoding="utf-8")
-    for path in tmp.rglob("*"):
-        if path.is_file():
-            path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    if final.exists():  # a half-made folder from a crash (no META): replace it
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        copy_corpus(src, tmp)
+        (tmp / META).write_text(json.dumps({"version": version, **meta}, ensure_ascii=False, indent=2), encoding="utf-8")
+        tmp.chmod(new_dir_mode())
+        folders = [tmp]
+        for path in sorted(tmp.rglob("*")):
+            if path.is_file():
+                path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                fsync_file(path)
+            elif path.is_dir():
+                folders.append(path)
+        for folder in reversed(folders):
+            fsync_dir(folder)
+        if final.exists():  # a half-made folder from a crash (no META): replace it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(final.parent)
     return final
 
 
@@ -112,7 +132,11 @@ def list_versions(settings) -> list[dict[str, Any]]:
 
 
 def sync_tree(src: Path, dst: Path) -> list[str]:
-    """Make the corpus files of ``dst`` equal to those of ``src`` (atomic per file); changed paths."""
+    """Make the corpus files of ``dst`` equal to those of ``src`` (atomic per file); changed paths.
+
+    Rewritten files keep their mode (:func:`~assistant.editor.entry_io.write_atomic`); after
+    deletions their folders are fsynced too.
+    """
     want = corpus_files(src)
     have = corpus_files(dst)
     changed = []
@@ -123,10 +147,34 @@ def sync_tree(src: Path, dst: Path) -> list[str]:
             continue
         write_atomic(target, data)
         changed.append(rel)
+    emptied = set()
     for rel in sorted(set(have) - set(want)):
         (dst / rel).unlink()
+        emptied.add((dst / rel).parent)
         changed.append(rel)
+    for folder in sorted(emptied):
+        fsync_dir(folder)
     return changed
+
+
+def changed_entry_ids(paths: list[str]) -> list[str]:
+    """Entry ids of changed corpus paths (``entries/<topic>/<id>.yaml``)."""
+    return sorted({Path(p).stem for p in paths if p.startswith("entries/")})
+
+
+def diff_versions(settings, old: str, new: str) -> str:
+    """Unified diff between two published versions' snapshots (``KeyError`` when one is missing)."""
+    a = corpus_files(snapshot_dir(settings, old))
+    b = corpus_files(snapshot_dir(settings, new))
+    if not a or not b:
+        raise KeyError(old if not a else new)
+    chunks = []
+    for rel in sorted(set(a) | set(b)):
+        x = a[rel].read_text(encoding="utf-8").splitlines(True) if rel in a else []
+        y = b[rel].read_text(encoding="utf-8").splitlines(True) if rel in b else []
+        if x != y:
+            chunks.append("".join(difflib.unified_diff(x, y, f"a/{rel}", f"b/{rel}")))
+    return "".join(chunks)
 
 
 def point_current(settings, version: str) -> None:
@@ -144,6 +192,7 @@ def write_journal(settings, version: str, previous: str | None, kind: str) -> No
 
 def clear_journal(settings) -> None:
     (editor_dir(settings) / JOURNAL).unlink(missing_ok=True)
+    fsync_dir(editor_dir(settings))
 
 
 def clone_workspace(settings, root: Path, **overrides):
@@ -167,9 +216,29 @@ def clone_workspace(settings, root: Path, **overrides):
     return type(settings)(**values)
 
 
+def journal_path(settings) -> Path:
+    return settings.data_dir / "editor" / JOURNAL
+
+
 def recover(settings) -> str | None:
-    """Finish or undo an interrupted publish; returns what was done (``None`` when nothing was pending)."""
-    path = settings.data_dir / "editor" / JOURNAL
+    """Finish or undo an interrupted publish, if the publish lock is free; what was done, or ``None``.
+
+    A journal while another process (or thread) holds the lock is a publish between its journal and
+    its pointer switch, not a crash: it is left alone (undoing it would put the old files back under
+    the new ``CURRENT``).
+    """
+    if not journal_path(settings).exists():
+        return None
+    with locking.held_if_free(settings) as got:
+        if not got:
+            log.info("a publish is running: its journal is not a crash, nothing to recover")
+            return None
+        return recover_locked(settings)
+
+
+def recover_locked(settings) -> str | None:
+    """:func:`recover` for a caller that holds the publish lock."""
+    path = journal_path(settings)
     if not path.exists():
         return None
     journal = json.loads(path.read_text(encoding="utf-8"))
@@ -183,4 +252,5 @@ def recover(settings) -> str | None:
         message = f"lần xuất bản dở dang {journal['version']}: không có ảnh chụp của {current}, giữ nguyên knowledge_base/"
     log.warning(message)
     path.unlink(missing_ok=True)
+    fsync_dir(path.parent)
     return message

@@ -193,11 +193,19 @@ def build_index(corpus: Corpus, embedder: Embedder, index_root: Path, cache_dir:
 
 
 def _point_current(index_root: Path, version: str) -> None:
+    """Switch ``CURRENT`` atomically and durably: temp file (readable like any data file), fsync,
+    rename, fsync of the folder (without it a power cut could bring the old pointer back)."""
     with tempfile.NamedTemporaryFile("w", dir=index_root, delete=False, prefix=".CURRENT-") as tmp:
+        os.fchmod(tmp.fileno(), 0o644)  # NamedTemporaryFile makes it 0600
         tmp.write(version + "\n")
         tmp.flush()
         os.fsync(tmp.fileno())
     os.replace(tmp.name, index_root / CURRENT)
+    fd = os.open(index_root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def current_version(index_root: Path) -> str | None:

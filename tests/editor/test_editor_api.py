@@ -13,11 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.api.main import create_app
-from assistant.editor import versions
+from assistant.editor import publishing, versions
+from assistant.editor.auth import FailureThrottle
+from assistant.editor.build_worker import BuildFailed
 from assistant.editor.hot_reload import IndexFollower
 from assistant.qa.index_build import current_version
 
-from .conftest import ADMIN, EDITOR, PUBLISHER, make_workspace
+from .conftest import ADMIN, EDITOR, PUBLISHER, FakeBuild, make_workspace
 
 pytestmark = pytest.mark.integration
 ENTRY = "cu_tru_dang_ky_tam_tru"
@@ -174,6 +176,8 @@ def test_publish_swaps_live_without_failed_requests_then_rollback(ctx):
     audit = client.get("/api/v1/kb/audit", headers=PUBLISHER).json()["events"]
     assert [e["action"] for e in audit][:2] == ["publish", "update"]
     assert MARK in audit[0]["diff"] and audit[0]["actor"].startswith("publisher")
+    about_entry = client.get("/api/v1/kb/audit", headers=PUBLISHER, params={"entry_id": ENTRY}).json()["events"]
+    assert about_entry[0]["action"] == "publish" and about_entry[0]["version"] == new_version
     assert client.get("/api/v1/kb/audit", headers=EDITOR).status_code == 403
     between = client.get("/api/v1/kb/diff", headers=EDITOR, params={"from": old_version, "to": new_version}).json()
     assert MARK in between["diff"]
@@ -193,18 +197,116 @@ def test_a_crash_before_the_pointer_switch_leaves_the_previous_version_serving(c
     entry = editable(client.get(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).json())
     entry["answer"] = f"{MARK} {entry['answer']}"  # the same content as before: its index is already built
     assert client.put(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR, json=entry).status_code == 200
-    publisher = state.editor.publisher
-    publisher.fail_before_switch = True
-    try:
+
+    def crash(settings, version):  # knowledge_base/ is rewritten; the process "dies" right before the switch
+        raise RuntimeError("simulated crash before the pointer switch")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(versions, "point_current", crash)
         job = wait_job(client, client.post("/api/v1/kb/publish", headers=PUBLISHER, json={}).json())
-    finally:
-        publisher.fail_before_switch = False
     assert job["state"] == "failed" and "simulated crash" in job["error"]
     assert current_version(settings.index_path) == serving == state.engine.version
     assert kb_file.read_bytes() == original  # knowledge_base/ put back in step with CURRENT
     assert not (versions.editor_dir(settings) / versions.JOURNAL).exists()
     assert client.get("/api/v1/kb/diff", headers=EDITOR).json()["count"] == 1  # the draft is kept
     assert client.delete(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).status_code == 204
+
+
+def save_draft(client, entry_id=ENTRY, **changes) -> dict:
+    entry = editable(client.get(f"/api/v1/kb/entries/{entry_id}", headers=EDITOR).json())
+    r = client.put(f"/api/v1/kb/entries/{entry_id}", headers=EDITOR, json={**entry, **changes})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_second_publish_gets_409_and_a_failed_build_leaves_the_old_version_serving(ctx, monkeypatch):
+    client, settings, state = ctx
+    before, serving = chat(client)["reply"], state.engine.version
+    save_draft(client, title="Đăng ký tạm trú (bản dựng hỏng)")
+    build = FakeBuild()
+    build.gate, build.error = threading.Event(), BuildFailed("index build failed (exit -9): killed")
+    monkeypatch.setattr(publishing, "build_in_child", build)
+    monkeypatch.setattr(state.editor.publisher, "lock_wait_s", 0.3)
+    first = client.post("/api/v1/kb/publish", headers=PUBLISHER, json={"message": "một"})
+    assert first.status_code == 202 and first.json()["state"] == "building"
+    second = client.post("/api/v1/kb/publish", headers=PUBLISHER, json={"message": "hai"})
+    assert second.status_code == 409 and "đang có một lần xuất bản" in second.json()["detail"]
+    build.gate.set()
+    job = wait_job(client, first.json())
+    assert job["state"] == "failed" and "exit -9" in job["error"]
+    assert current_version(settings.index_path) == serving == state.engine.version
+    assert chat(client)["reply"] == before
+    assert client.get("/api/v1/kb/diff", headers=EDITOR).json()["count"] == 1  # the draft is kept
+
+    waited = client.post("/api/v1/kb/publish", headers=PUBLISHER, json={"wait": True})
+    assert waited.status_code == 500 and waited.json()["state"] == "failed"
+    assert "Phiên bản cũ vẫn đang phục vụ" in waited.json()["detail"]
+    events = client.get("/api/v1/kb/audit", headers=PUBLISHER, params={"entry_id": ENTRY}).json()["events"]
+    assert [e["action"] for e in events][:2] == ["publish_failed", "publish_failed"]
+    assert client.delete(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).status_code == 204
+
+
+def test_bad_requests_are_refused(ctx):
+    client, _, _ = ctx
+    entry = editable(client.get(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).json())
+    entry.pop("version")
+    r = client.put(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR, json={**entry, "title": "Không có phiên bản"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "version"  # optimistic locking is required
+    assert client.get(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).json()["has_draft"] is False
+    for entries in ("cu_tru", ["cu_tru", 3], {"id": ENTRY}):
+        r = client.post("/api/v1/kb/publish", headers=PUBLISHER, json={"entries": entries})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "entries", entries
+
+
+def test_a_corpus_that_does_not_validate_is_not_published(ctx):
+    client, settings, state = ctx
+    serving = current_version(settings.index_path)
+    other = client.get("/api/v1/kb/entries/cu_tru_chuyen_noi_thuong_tru", headers=EDITOR).json()
+    entry = editable(client.get(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).json())
+    save_draft(client, questions=entry["questions"] + [other["questions"][0]])  # valid alone, not in the corpus
+    r = client.post("/api/v1/kb/publish", headers=PUBLISHER, json={"message": "trùng câu hỏi"})
+    assert r.status_code == 422 and "chưa hợp lệ" in r.json()["detail"]
+    assert any("có ở nhiều mục" in p and "cu_tru_chuyen_noi_thuong_tru" in p for p in r.json()["problems"])
+    assert current_version(settings.index_path) == serving == state.engine.version
+    event = client.get("/api/v1/kb/audit", headers=PUBLISHER).json()["events"][0]
+    assert event["action"] == "publish_failed" and event["detail"]["stage"] == "validate"
+    assert client.delete(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).status_code == 204
+
+
+def test_a_draft_written_against_an_older_published_text_gets_409(ctx):
+    client, settings, _ = ctx
+    save_draft(client, title="Đăng ký tạm trú (bản nháp cũ)")
+    path = settings.kb_dir / "entries" / "cu_tru" / f"{ENTRY}.yaml"
+    original = path.read_bytes()
+    path.write_text(original.decode().replace("\nanswer:", "\nreview_note: sửa tay\nanswer:", 1), encoding="utf-8")
+    try:
+        r = client.post("/api/v1/kb/publish", headers=PUBLISHER, json={})
+        assert r.status_code == 409 and "bản nháp dựa trên phiên bản cũ" in r.json()["detail"]
+        assert r.json()["entries"] == [ENTRY] and ENTRY in r.json()["problems"][0]
+        assert client.get(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).json()["rebase_needed"] is True
+    finally:
+        path.write_bytes(original)
+    assert client.delete(f"/api/v1/kb/entries/{ENTRY}", headers=EDITOR).status_code == 204
+
+
+def test_a_revoked_token_is_refused_and_wrong_tokens_are_throttled(ctx, monkeypatch):
+    client, _, state = ctx
+    made = client.post("/api/v1/kb/tokens", headers=ADMIN, json={"role": "editor", "name": "Anh Tuấn"}).json()
+    mine = {"Authorization": f"Bearer {made['token']}"}
+    assert client.get("/api/v1/kb/me", headers=mine).status_code == 200
+    fingerprint = next(t["fingerprint"] for t in client.get("/api/v1/kb/tokens", headers=ADMIN).json()["tokens"]
+                       if t["name"] == "Anh Tuấn")
+    assert client.delete(f"/api/v1/kb/tokens/{fingerprint}", headers=ADMIN).status_code == 204
+    r = client.get("/api/v1/kb/me", headers=mine)
+    assert r.status_code == 401 and "thu hồi" in r.json()["detail"]
+    assert client.delete(f"/api/v1/kb/tokens/{fingerprint}", headers=ADMIN).status_code == 404
+
+    monkeypatch.setattr(state.editor, "throttle", FailureThrottle(limit=3))
+    wrong = {"Authorization": "Bearer doan-bua-mot-ma-dai-16"}
+    assert [client.get("/api/v1/kb/me", headers=wrong).status_code for _ in range(3)] == [401, 401, 401]
+    r = client.get("/api/v1/kb/me", headers=wrong)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0 and "quá nhiều lần" in r.json()["detail"]
+    assert client.get("/api/v1/kb/me", headers=EDITOR).status_code == 429  # even the right token, for a while
 
 
 def test_inbox_groups_unanswered_questions_and_makes_a_draft(ctx):

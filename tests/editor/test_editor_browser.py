@@ -23,7 +23,7 @@ from selenium.webdriver.common.keys import Keys
 from evaluation.load_test import wait_ready
 from tests.api.test_widget_browser import _free_port, browser, wait  # noqa: F401 - the browser fixture
 
-from .conftest import make_workspace
+from .conftest import PUBLISHER_TOKEN, make_workspace
 
 pytestmark = pytest.mark.integration
 ENTRY = "cu_tru_dang_ky_tam_tru"
@@ -80,7 +80,7 @@ def test_log_in_edit_publish_and_the_chat_answer_changes(server, browser):  # no
     wait(d, lambda d: "không đúng" in d.find_element(By.ID, "login-error").text, message="wrong token refused")
     token = d.find_element(By.ID, "token")
     token.clear()
-    token.send_keys("publisher-token-1")
+    token.send_keys(PUBLISHER_TOKEN)
     d.find_element(By.ID, "login-btn").click()
     wait(d, lambda d: d.find_element(By.ID, "app").is_displayed(), message="logged in")
     assert "người duyệt xuất bản" in d.find_element(By.ID, "who-name").text

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import os
+import stat
+
 import yaml
 
-from assistant.editor.entry_io import entry_data, entry_yaml, validate_entry, write_atomic
+from assistant.editor.entry_io import (current_umask, entry_data, entry_yaml, new_file_mode, validate_entry,
+                                      write_atomic)
 from assistant.kb.loader import load_corpus
 
 
@@ -49,3 +53,17 @@ def test_yaml_round_trip_keeps_fields_order_and_dates(tmp_path):
     write_atomic(path, b"one")
     write_atomic(path, b"two")
     assert path.read_bytes() == b"two" and [p.name for p in path.parent.iterdir()] == ["x.yaml"]
+
+
+def test_atomic_writes_keep_the_file_mode_and_new_files_follow_the_umask(tmp_path):
+    path = tmp_path / "x.yaml"
+    old = os.umask(0o027)
+    try:
+        assert new_file_mode() == 0o640 and current_umask() == 0o027
+        write_atomic(path, b"new")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640  # not mkstemp's 0600
+    finally:
+        os.umask(old)
+    path.chmod(0o664)
+    write_atomic(path, b"rewritten")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664 and path.read_bytes() == b"rewritten"

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+import stat
 
 import numpy as np
 
 from assistant.editor import inbox, versions
-from assistant.editor.entry_io import validate_entry
+from assistant.editor.entry_io import new_dir_mode, validate_entry
 from assistant.kb.loader import load_corpus
 
 
@@ -14,13 +15,19 @@ def test_snapshots_are_immutable_and_sync_makes_trees_equal(workspace):
     snap = versions.make_snapshot(s, s.kb_dir, "v1-test", {"published_at": "2026-11-25T00:00:00Z"})
     assert versions.corpus_files(snap).keys() == versions.corpus_files(s.kb_dir).keys()
     assert all(not p.stat().st_mode & 0o222 for p in versions.corpus_files(snap).values())
+    assert all(p.stat().st_mode & 0o444 == 0o444 for p in versions.corpus_files(snap).values())
+    assert stat.S_IMODE(snap.stat().st_mode) == new_dir_mode() != 0o700  # not mkdtemp's private mode
+    assert not list(snap.parent.glob(".v1-test-*"))  # no temporary folder left behind
     entry = next(iter(sorted((s.kb_dir / "entries" / "cu_tru").glob("*.yaml"))))
     entry.write_text(entry.read_text(encoding="utf-8") + "# sửa\n", encoding="utf-8")
     (s.kb_dir / "entries" / "cu_tru" / "cu_tru_them.yaml").write_text("id: x\n", encoding="utf-8")
     again = versions.make_snapshot(s, s.kb_dir, "v1-test", {})
     assert again == snap and "# sửa" not in (snap / entry.relative_to(s.kb_dir)).read_text(encoding="utf-8")
+    entry.chmod(0o640)  # a mode the operator chose is kept when publishing rewrites the file
     changed = versions.sync_tree(snap, s.kb_dir)
     assert sorted(changed) == sorted([entry.relative_to(s.kb_dir).as_posix(), "entries/cu_tru/cu_tru_them.yaml"])
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o640
+    assert versions.changed_entry_ids(changed) == sorted([entry.stem, "cu_tru_them"])
     assert versions.sync_tree(snap, s.kb_dir) == []
     assert load_corpus(s.kb_dir).version == load_corpus(snap).version
 
@@ -64,23 +71,3 @@ def test_a_draft_from_questions_is_prefilled_but_not_yet_valid():
     assert "nuoi cho co phai dang ky khong" in data["questions"] and len(data["questions"]) == 4
     entry, errors = validate_entry(data, corpus.documents)
     assert entry is None and {"answer", "legal_basis"} <= {e["field"] for e in errors}
-
-
-def test_a_publish_can_commit_the_changed_files_to_git(workspace):
-    import subprocess
-
-    from assistant.editor.auth import Principal
-    from assistant.editor.publishing import Job, Publisher
-
-    s = workspace
-    git = ["git", "-C", str(s.kb_dir)]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], check=True)
-    subprocess.run([*git, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start"], check=True)
-    path = s.kb_dir / "documents.yaml"
-    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    job = Job("j1", "publish", "v-test", "Chị Lan", message="sửa sổ văn bản")
-    Publisher(s, store=None, embedder=lambda: None)._git_commit(job, Principal("Chị Lan", "editor"), ["documents.yaml"])
-    log = subprocess.run([*git, "log", "-1", "--format=%an|%s"], check=True, capture_output=True, text=True).stdout
-    assert log.strip() == "Chị Lan|kb: publish v-test"
-    assert subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout == ""

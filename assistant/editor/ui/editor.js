@@ -24,6 +24,7 @@ async function api(path, { method = "GET", body, raw = false } = {}) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(`/api/v1/kb${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (r.status === 401) { logout("Phiên đăng nhập không hợp lệ, vui lòng đăng nhập lại."); throw new Error("401"); }
+  if (r.status === 429 && !me) { const d = await r.json().catch(() => ({})); logout(d.detail || "Thử lại sau."); throw new Error("429"); }
   if (raw) return r;
   const data = r.status === 204 ? {} : await r.json().catch(() => ({}));
   return { ok: r.ok, status: r.status, data };
@@ -34,7 +35,8 @@ function notice(text) { $("notice").textContent = text || ""; }
 // ---------------------------------------------------------------- login
 async function login(token) {
   sessionStorage.setItem(TOKEN_KEY, token);
-  const r = await api("/me").catch(() => null);
+  let r;
+  try { r = await api("/me"); } catch (e) { if (e.message === "429") return; r = null; }
   if (!r || !r.ok) { logout("Mã truy cập không đúng."); return; }
   me = r.data;
   $("who-name").textContent = `${me.name} (${me.role_name})`;
@@ -122,6 +124,8 @@ async function openEntry(id) {
   $("f-id").readOnly = true;
   $("edit-title").textContent = `Sửa mục ${id}`;
   showEditor();
+  if (r.data.rebase_needed) notice("Bản nháp này dựa trên phiên bản cũ (nội dung đã xuất bản đã đổi từ khi soạn). "
+    + "Hãy xem lại thay đổi ở thẻ Xuất bản rồi lưu lại để có thể xuất bản.");
 }
 
 function newEntry() {
@@ -256,8 +260,9 @@ async function followJob(job, out) {
     job = (await api(`/publish/${job.id}`)).data;
   }
   out.textContent = job.state === "live"
-    ? `Đã áp dụng phiên bản ${job.version} (sau ${job.timings_s.live} s).`
+    ? `Đã áp dụng phiên bản ${job.version} (sau ${job.timings_s.live ?? "?"} s).`
     : `Thất bại: ${job.error}. Phiên bản cũ vẫn đang phục vụ.`;
+  for (const w of job.warnings || []) out.append(el("span", ` ⚠ ${w}`, "ed-warning"));
   out.dataset.state = job.state;
 }
 
@@ -323,7 +328,8 @@ async function loadAudit() {
   if (!r.ok) { box.append(el("p", r.data.detail)); return; }
   for (const e of r.data.events) {
     const d = el("details");
-    d.append(el("summary", `${e.at} — ${e.actor} (${e.role}) — ${e.action} ${e.entry_id || e.version || ""}`));
+    const about = e.entry_id || (e.detail && e.detail.entries && e.detail.entries.length ? e.detail.entries.join(", ") : e.version) || "";
+    d.append(el("summary", `${e.at} — ${e.actor} (${e.role}) — ${e.action} ${about}`));
     if (e.diff) d.append(diffBlock(e.diff));
     box.append(d);
   }
