@@ -12,18 +12,29 @@ import typer
 
 def provision_voice(settings, corpus, echo=typer.echo) -> None:
     """Set-up: assemble Whisper base (checksummed) and pre-render spoken answers and prompts."""
-    from voice.prerender import prerender_answers
-    from voice.tts import SynthesisError
     from voice.whisper_model import provision_whisper_base
 
     started = time.perf_counter()
     folder = provision_whisper_base(settings.models_path)
     echo(f"voice: Whisper base ready in {folder} ({time.perf_counter() - started:.1f} s)")
+    prerender_voice(settings, corpus, echo)
+
+
+def prerender_voice(settings, corpus, echo=typer.echo) -> dict[str, int] | None:
+    """Pre-render every served entry's spoken answer and every prompt (set-up, ``assistant index build``).
+
+    Never fails the command: what is not rendered now is synthesized on demand during calls.
+    """
+    from voice.prerender import prerender_answers
+    from voice.tts import SynthesisError
+
     try:
         counts = prerender_answers(corpus, settings)
-        echo(f"voice: spoken answers {counts}")
-    except SynthesisError as exc:
+    except (SynthesisError, OSError) as exc:
         echo(f"voice: answers not pre-rendered ({exc}); calls will synthesize them on demand")
+        return None
+    echo(f"voice: spoken answers {counts}")
+    return counts
 
 
 def register(app: typer.Typer) -> None:

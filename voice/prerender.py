@@ -55,9 +55,13 @@ class AudioCache:
         path = self.path(text)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(ulaw)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(ulaw)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # no half-written files left behind (disk full, …)
+            raise
 
     def speak(self, text: str) -> bytes:
         """Cached audio of ``text``, synthesized and stored on a miss (blocking: call from a thread)."""
@@ -76,7 +80,7 @@ class AudioCache:
             try:
                 self.put(text, render_ulaw(text, self.settings))
                 counts["rendered"] += 1
-            except SynthesisError as exc:
+            except (SynthesisError, OSError) as exc:  # one text failing does not stop the others
                 counts["failed"] += 1
                 log.warning("cannot pre-render %r: %s", text[:60], exc)
         return counts

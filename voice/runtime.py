@@ -28,13 +28,17 @@ class VoiceRuntime:
         self._store = None
 
     def start_loading(self) -> Future[VoiceServices]:
+        """The loading future; a failed (or cancelled) load is started again."""
         with self._lock:
-            if self._future is None or (self._future.done() and self._future.exception() is not None):
+            f = self._future
+            if f is None or (f.done() and (f.cancelled() or f.exception() is not None)):
                 self._future = Future()
                 threading.Thread(target=self._load, args=(self._future,), name="voice-load", daemon=True).start()
             return self._future
 
     def _load(self, future: Future[VoiceServices]) -> None:
+        if not future.set_running_or_notify_cancel():  # running futures cannot be cancelled by a waiter
+            return
         try:
             self.app_state.loaded.wait(timeout=300)
             services = VoiceServices.load(self.settings, lambda: self.app_state.dialogue, self.store())
@@ -45,7 +49,11 @@ class VoiceRuntime:
             future.set_exception(exc)
 
     async def services(self, timeout: float = 60.0) -> VoiceServices:
-        return await asyncio.wait_for(asyncio.wrap_future(self.start_loading()), timeout)
+        """The loaded services; TimeoutError after ``timeout`` s (the load goes on for later calls).
+
+        ``shield``: a waiter that times out (or whose call ends) must not cancel the shared load.
+        """
+        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self.start_loading())), timeout)
 
     def store(self):
         """The call store (cheap: no model needed); the app's start-up ran the migrations."""

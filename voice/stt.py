@@ -37,7 +37,15 @@ _WINDOW_STEP = 1000  # mel frames (10 s)
 #: Words of the domain that Whisper base mishears without a hint (initial prompt).
 DOMAIN_PROMPT = ("Công an: căn cước, CCCD, VNeID, thường trú, tạm trú, giấy phép lái xe, đăng ký xe, "
                  "hộ chiếu, lý lịch tư pháp.")
-NO_SPEECH_GATE = 0.7  # above this (and with little confidence) the "text" is a hallucination on noise
+#: Hallucination gate: a decode whose no-speech probability is above NO_SPEECH_GATE and whose confidence is
+#: below GATE_CONFIDENCE is noise, not words. Measured (8 kHz μ-law round trip, ``fit`` window): the six
+#: natural recordings clean, with band noise at 15 and 5 dB SNR and cut to 60 % (24 decodes) had
+#: no_speech 0.001-0.69 (clean: at most 0.61); silence, band-limited noise and 50 Hz hum of 1-5 s
+#: (42 decodes) and the noise turns webrtcvad let through (24) had no_speech 0.78-0.94 with confidences
+#: 0.08-0.76 (Whisper repeats "CĐĐĐ…" up to the token cap on them): the gate sits midway, 0.73.
+#: Confidence alone does not separate them (natural speech 0.34-0.74). See voice/README.md.
+NO_SPEECH_GATE = 0.73
+GATE_CONFIDENCE = 0.8
 
 
 @dataclass
@@ -122,9 +130,8 @@ class WhisperSTT:
             own_cap = int(12 + 9 * audio.size / STT_RATE)  # a short utterance in a long batch keeps its cap
             tokens = [t for t in result.sequences_ids[0] if t < self._eot][:own_cap]
             text = self.model.hf_tokenizer.decode(tokens).strip()
-            avg_logprob = float(result.scores[0]) / max(1, len(tokens)) if result.scores else -1.0
-            confidence, no_speech = float(np.exp(min(0.0, avg_logprob))), float(result.no_speech_prob)
-            out.append(("", confidence, no_speech) if no_speech > NO_SPEECH_GATE and confidence < 0.8
+            confidence, no_speech = _confidence(result), float(result.no_speech_prob)
+            out.append(("", confidence, no_speech) if no_speech > NO_SPEECH_GATE and confidence < GATE_CONFIDENCE
                        else (text, confidence, no_speech))
         return out
 
@@ -137,7 +144,24 @@ class WhisperSTT:
             return "", 0.0, 1.0
         text = " ".join(s.text.strip() for s in segments).strip()
         logprob = float(np.mean([s.avg_logprob for s in segments]))
-        return text, float(np.exp(min(0.0, logprob))), float(np.mean([s.no_speech_prob for s in segments]))
+        confidence = float(np.exp(min(0.0, logprob)))
+        no_speech = float(np.mean([s.no_speech_prob for s in segments]))
+        if no_speech > NO_SPEECH_GATE and confidence < GATE_CONFIDENCE:
+            return "", confidence, no_speech
+        return text, confidence, no_speech
+
+
+def _confidence(result, length_penalty: float = 1.0) -> float:
+    """Mean token probability of a CTranslate2 Whisper result, computed as faster-whisper does.
+
+    ``generate`` returns the cumulative log-probability already divided by ``length ** length_penalty``
+    (1 by default); faster-whisper multiplies it back and divides by the length plus the end token.
+    """
+    if not result.scores or not result.sequences_ids or not result.sequences_ids[0]:
+        return 0.0
+    seq_len = len(result.sequences_ids[0])
+    avg_logprob = float(result.scores[0]) * seq_len ** length_penalty / (seq_len + 1)
+    return float(np.exp(min(0.0, avg_logprob)))
 
 
 class STTWorker:

@@ -100,10 +100,8 @@ class Endpointer:
                 return VadEvent.RESUME
         else:
             self._silent += 1
-        if len(self._frames) * FRAME_MS >= o.max_utterance_ms:
-            self.in_speech = False
-            return VadEvent.SPEECH_END
-        if self._silent * FRAME_MS >= o.end_ms:
+        if len(self._frames) * FRAME_MS >= o.max_utterance_ms or self._silent * FRAME_MS >= o.end_ms:
+            # a cut long turn too: the next turn needs start_ms of new speech, not the old window
             self.in_speech = False
             self._window.clear()
             self._preroll.clear()

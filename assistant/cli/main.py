@@ -108,10 +108,14 @@ def kb_validate(
 
 @index_app.command("build")
 def index_build() -> None:
-    """Build the retrieval index for the current corpus (provisions the model if needed)."""
+    """Build the retrieval index for the current corpus (provisions the model if needed) and pre-render
+    the spoken answers of its entries for the phone line."""
+    from assistant.kb.loader import load_corpus
     from assistant.qa.index_build import main as build_main
+    from voice.cli import prerender_voice
 
     build_main()
+    prerender_voice(get_settings(), load_corpus(get_settings().kb_dir))
 
 
 @app.command()

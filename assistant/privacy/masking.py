@@ -3,7 +3,8 @@
 Citizens paste their personal ID number (12 digits), old ID-card number (9 digits), passport number
 (a letter and 7 digits) or phone number (0xxxxxxxxx, +84…) into questions. The product never needs
 them, so they are replaced by a placeholder keeping only the last two digits, e.g.
-``0912345678`` → ``[SĐT ***78]``. Dates, fees and legal document numbers (``68/2020/QH14``) are kept.
+``0912345678`` → ``[SĐT ***78]``, also when the digits are grouped as a caller reads them out
+(``079 203 001 234``). Dates, fees and legal document numbers (``68/2020/QH14``) are kept.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import re
 _PHONE = re.compile(r"(?<![\w/.,])(?:\+?84|0)(?:[\s.-]?\d){8,10}(?![\w/])")
 _ID12 = re.compile(r"(?<![\w/.,])\d{12}(?![\w/])")
 _ID9 = re.compile(r"(?<![\w/.,])\d{9}(?![\w/])")
+# Read out on the phone, numbers come back from speech recognition grouped ("079 203 001 234",
+# "0 7 9 …"): 12 digits joined by single spaces or hyphens (not dots: "2.000.000" is an amount), or an
+# old ID-card number as 3-3-3.
+_ID12_GROUPED = re.compile(r"(?<![\w/.,])\d(?:[ -]?\d){11}(?![\w/])")
+_ID9_GROUPED = re.compile(r"(?<![\w/.,])\d{3}([ -])\d{3}\1\d{3}(?![\w/])")
 _PASSPORT = re.compile(r"(?<![\w/])[A-Za-z]\d{7}(?![\w/])")
 
 
@@ -29,8 +35,10 @@ def mask_pii(text: str) -> str:
     if not text:
         return text
     text = _ID12.sub(_tail("SỐ ĐỊNH DANH"), text)
+    text = _ID12_GROUPED.sub(_tail("SỐ ĐỊNH DANH"), text)
     text = _PHONE.sub(_tail("SĐT"), text)
     text = _ID9.sub(_tail("SỐ CMND"), text)
+    text = _ID9_GROUPED.sub(_tail("SỐ CMND"), text)
     return _PASSPORT.sub(_tail("HỘ CHIẾU"), text)
 
 

@@ -3,12 +3,14 @@
 ``CallStore(url)`` shares the chat store's engine settings and migrations (``calls``, ``call_turns``,
 migration ``0002``). Every text goes through :func:`assistant.privacy.mask_pii` before it is written
 (callers read out ID-card and phone numbers). Methods are blocking; the call core runs them in
-threads. A failure to record never ends a call (the core logs it).
+threads. A failure to record never ends a call (the core logs it). The caller's number is always
+masked, whatever its form (``+84…``, a foreign number, ``client:…``, a SIP URI): :func:`mask_caller`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +41,22 @@ def _mask(text: str | None) -> str | None:
     return None if text is None else mask_pii(str(text))[:MAX_TEXT]
 
 
+def mask_caller(caller: str | None) -> str | None:
+    """The caller as stored: a number keeps its last two digits (``[SĐT ***23]``), anything else only its
+    scheme (``client:***``, ``sip:***``); a display name is dropped."""
+    if caller is None or not str(caller).strip():
+        return None
+    caller = str(caller).strip()
+    bracketed = re.search(r"<([^>]*)>", caller)  # '"Name" <sip:0912…@trunk>;tag=…': the URI, no name
+    caller = (bracketed.group(1) if bracketed else caller).split(";", 1)[0].strip()
+    scheme, _, rest = caller.partition(":") if re.match(r"^[a-z][a-z0-9+.-]*:", caller, re.I) else ("", "", caller)
+    user = rest.split("@", 1)[0]
+    digits = re.sub(r"\D", "", user)
+    if re.fullmatch(r"[+\d\s().-]+", user) and len(digits) >= 3:
+        return f"[SĐT ***{digits[-2:]}]"
+    return f"{scheme}:***" if scheme else "***"
+
+
 class CallStore:
     """Calls and their turns in the assistant's database."""
 
@@ -54,11 +72,22 @@ class CallStore:
 
     def start_call(self, call_id: str, *, channel: str, external_id: str | None = None,
                    caller: str | None = None) -> None:
-        """Create the call (or adopt the row a status callback created first)."""
+        """Create the call, or adopt the row a status callback created first for ``external_id``
+        (it takes the id ``call_id``; its provider status, duration and start time are kept)."""
         with self._writer.begin() as c:
-            if c.execute(select(_calls.c.id).where(_calls.c.id == call_id)).first() is None:
+            if c.execute(select(_calls.c.id).where(_calls.c.id == call_id)).first() is not None:
+                return
+            early = None
+            if external_id is not None:
+                early = c.execute(select(_calls.c.id, _calls.c.caller)
+                                  .where(_calls.c.external_id == external_id, _calls.c.outcome.is_(None))
+                                  .order_by(_calls.c.started_at).limit(1)).first()
+            if early is not None and not c.execute(select(_turns.c.id).where(_turns.c.call_id == early.id)).first():
+                c.execute(update(_calls).where(_calls.c.id == early.id).values(
+                    id=call_id, channel=channel, caller=mask_caller(caller) or early.caller))
+            else:
                 c.execute(insert(_calls).values(id=call_id, channel=channel, external_id=external_id,
-                                                caller=_mask(caller), started_at=_now()))
+                                                caller=mask_caller(caller), started_at=_now()))
 
     def add_turn(self, call_id: str, turn: Any) -> None:
         """Append one turn (a :class:`voice.call.session.TurnRecord` or a mapping with the same fields)."""
@@ -89,8 +118,8 @@ class CallStore:
             found = c.execute(update(_calls).where(_calls.c.external_id == external_id).values(**values)).rowcount
             if not found:
                 c.execute(insert(_calls).values(id=f"{channel}-{external_id}"[:64], channel=channel,
-                                                external_id=external_id, caller=_mask(caller), started_at=_now(),
-                                                **values))
+                                                external_id=external_id, caller=mask_caller(caller),
+                                                started_at=_now(), **values))
 
     def list_calls(self, *, limit: int = 50, offset: int = 0, call_id: str | None = None) -> list[dict[str, Any]]:
         """Newest calls first (or just ``call_id``), each with its turns in order."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -36,7 +37,7 @@ def whisper():
 def speech_dir():
     folder = get_settings().shared_dir / "eval" / "speech"
     if not any(folder.glob("vi_natural_*.wav")):
-        pytest.skip(f"no recordings in {folder}")
+        pytest.fail(f"no recordings in {folder} (ASSISTANT_SHARED_DIR): the speech tests need them")
     return folder
 
 
@@ -103,3 +104,54 @@ def voice_server(engine, whisper, fake_twilio, tmp_path_factory):
     server.settings = settings
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def speech_frames():
+    """A spoken question (espeak-ng) as 20 ms μ-law frames, with silence before and after."""
+    import numpy as np
+
+    from voice.audio import mulaw_encode
+    from voice.audio.g711 import FRAME_BYTES
+    from voice.tts import render_pcm
+
+    pcm = render_pcm("Xin chào, tôi muốn hỏi về thủ tục làm căn cước cho con.", Settings(), 8000)
+    pcm = np.concatenate([np.zeros(1600, np.int16), pcm, np.zeros(8000, np.int16)])
+    pcm = np.pad(pcm, (0, -len(pcm) % 160))
+    ulaw = mulaw_encode(pcm)
+    return [ulaw[i:i + FRAME_BYTES] for i in range(0, len(ulaw), FRAME_BYTES)]
+
+
+@pytest.fixture
+def make_call(engine, tmp_path):
+    """``make(echo_marks=True, send_s=0.0, transport=None, **settings)`` → (session, transport, stt, store):
+    a call with the real dialogue, audio cache and call store, a scripted recogniser and a fake transport."""
+    from assistant.dialogue import RetrievalDialogue
+    from assistant.dialogue.rasa_client import DialogueSelector
+    from assistant.store.call_store import CallStore
+    from voice.call import CallSession, VoiceServices
+    from voice.prerender import AudioCache
+    from voice.stt import STTWorker
+    from voice.vad import EndpointOptions
+    from voice_call_helpers import FakeTransport, ScriptedSTT
+
+    store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
+    store.migrate()
+    workers = []
+
+    def make(echo_marks=True, send_s=0.0, transport=None, audio=None, **overrides):
+        settings = Settings(transfer_target="+842400000113", **overrides)
+        stt = ScriptedSTT()
+        workers.append(STTWorker(stt))
+        services = VoiceServices(settings, workers[-1], audio or AudioCache(settings),
+                                 lambda: DialogueSelector(RetrievalDialogue(engine)), store, EndpointOptions())
+        transport = transport or FakeTransport(echo_marks, send_s)
+        session = CallSession(services, transport, call_id=f"t-{time.monotonic_ns()}", channel="test",
+                              caller="0912345678")
+        transport.session = session
+        return session, transport, stt, store
+
+    yield make
+    for worker in workers:
+        worker.close()
+    store.dispose()

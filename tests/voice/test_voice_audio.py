@@ -78,3 +78,22 @@ def test_endpointer_turn_events_on_real_speech(speech_dir):
     assert 2.0 < speech_s < 3.6  # the 3.07 s recording, trailing pause trimmed, ~200 ms pre-roll
     with pytest.raises(ValueError):
         ep.feed(np.zeros(100, np.int16))
+
+
+def test_a_cut_long_turn_starts_the_next_one_afresh(speech_dir):
+    """At the utterance limit the turn is cut; the caller still talking opens a new turn only after
+    ``start_ms`` of new speech, with a pre-roll taken after the cut (not from before the first turn)."""
+    pcm, _ = read_wav(speech_dir / "vi_natural_06.wav", 8000)
+    frames = _frames(np.concatenate([np.zeros(4000, np.int16), pcm]))
+    ep = Endpointer(EndpointOptions(max_utterance_ms=1000))
+    events = []
+    for i, f in enumerate(frames):
+        event = ep.feed(f)
+        if event is not None:
+            events.append((i, event))
+        if event is VadEvent.SPEECH_START and len([e for _, e in events if e is VadEvent.SPEECH_START]) == 2:
+            break
+    (cut, _), (reopened, _) = [(i, e) for i, e in events if e in (VadEvent.SPEECH_END, VadEvent.SPEECH_START)][1:3]
+    assert reopened - cut >= ep.options.start_ms // 20
+    first = ep.utterance()[:FRAME_SAMPLES]
+    assert any(np.array_equal(first, frames[k]) for k in range(cut + 1, reopened + 1))

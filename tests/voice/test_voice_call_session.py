@@ -1,129 +1,26 @@
 """The call state machine with the real dialogue (engine) and audio, a scripted recogniser and a fake transport.
 
 Speech recognition quality is tested with the real Whisper in test_voice_twilio_calls.py; here a
-fake STT (same interface) returns chosen texts, so each conversation path is exercised exactly.
+fake STT (same interface) returns chosen texts, so each conversation path is exercised exactly
+(fixtures ``make_call`` and ``speech_frames`` in conftest.py, helpers in voice_call_helpers.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
+from voice_call_helpers import greeted as _greeted
+from voice_call_helpers import said as _said
+from voice_call_helpers import say as _say
+from voice_call_helpers import speak as _speak
+from voice_call_helpers import until as _until
 
-from assistant.config import Settings
-from assistant.dialogue import RetrievalDialogue
-from assistant.dialogue.rasa_client import DialogueSelector
-from assistant.store.call_store import CallStore
 from voice.audio import mulaw_encode
-from voice.audio.g711 import FRAME_BYTES
-from voice.call import CallSession, CallState, VoiceServices, phrases
-from voice.prerender import AudioCache
-from voice.stt import STTWorker, Transcript
-from voice.tts import render_pcm
-from voice.vad import EndpointOptions
+from voice.call import CallState, phrases
 
 pytestmark = pytest.mark.integration
-
-
-class ScriptedSTT:
-    """Returns ``self.text`` for every utterance (what STTWorker uses of voice.stt.WhisperSTT)."""
-
-    def __init__(self):
-        self.text = ""
-        self.confidence = 0.95
-        self.calls = 0
-
-    def transcribe_batch(self, utterances):
-        self.calls += 1
-        return [Transcript(self.text, self.confidence, 0.0, len(p) / 16000, 0.01) for p in utterances]
-
-
-class FakeTransport:
-    def __init__(self, echo_marks: bool = True):
-        self.echo_marks = echo_marks
-        self.session: CallSession | None = None
-        self.audio: list[bytes] = []
-        self.events: list[tuple] = []
-        self.transfers: list[str] = []
-        self.hung_up = False
-
-    async def send_audio(self, ulaw):
-        self.audio.append(ulaw)
-        self.events.append(("audio", ulaw, time.monotonic()))
-
-    async def clear_audio(self):
-        self.events.append(("clear",))
-
-    async def send_mark(self, name):
-        self.events.append(("mark", name))
-        if self.echo_marks:
-            asyncio.get_running_loop().call_later(0.01, lambda: asyncio.ensure_future(self.session.on_mark(name)))
-
-    async def transfer(self, target):
-        self.transfers.append(target)
-        return True
-
-    async def hangup(self):
-        self.hung_up = True
-
-
-@pytest.fixture(scope="module")
-def speech_frames():
-    settings = Settings()
-    pcm = render_pcm("Xin chào, tôi muốn hỏi về thủ tục làm căn cước cho con.", settings, 8000)
-    pcm = np.concatenate([np.zeros(1600, np.int16), pcm, np.zeros(8000, np.int16)])
-    pcm = np.pad(pcm, (0, -len(pcm) % 160))
-    ulaw = mulaw_encode(pcm)
-    return [ulaw[i:i + FRAME_BYTES] for i in range(0, len(ulaw), FRAME_BYTES)]
-
-
-@pytest.fixture
-def make_call(engine, tmp_path):
-    store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
-    store.migrate()
-
-    def make(echo_marks=True, **overrides):
-        settings = Settings(transfer_target="+842400000113", **overrides)
-        stt = ScriptedSTT()
-        services = VoiceServices(settings, STTWorker(stt), AudioCache(settings),
-                                 lambda: DialogueSelector(RetrievalDialogue(engine)), store, EndpointOptions())
-        transport = FakeTransport(echo_marks)
-        session = CallSession(services, transport, call_id=f"t-{time.monotonic_ns()}", channel="test",
-                              caller="0912345678")
-        transport.session = session
-        return session, transport, stt, store
-
-    return make
-
-
-async def _speak(session, frames):
-    for f in frames:
-        await session.on_audio(f)
-        await asyncio.sleep(0)
-
-
-async def _until(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the call")
-        await asyncio.sleep(0.02)
-
-
-async def _greeted(session):
-    await session.start()
-    await _until(lambda: session.state is CallState.LISTENING)
-
-
-async def _say(session, stt, text, frames):
-    stt.text = text
-    await _speak(session, frames)
-
-
-def _said(session, text):
-    return session.services.audio.speak(text)
 
 
 def test_question_is_answered_and_recorded(make_call, speech_frames):

@@ -16,28 +16,13 @@ import time
 import httpx
 import numpy as np
 import pytest
+from voice_twilio_helpers import calls, closed_code, incoming, open_stream, ws_url
 
 from voice.audio import mulaw_encode, wav_bytes
 from voice.call_sim import SILENCE, MediaStreamClient, signed_post, simulate_call, stream_from_twiml, wav_to_frames
 from voice.tts import render_pcm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _incoming(server, call_sid="CA" + "2" * 32, **kw):
-    s = server.settings
-    return signed_post(None, server.url, s.public_url, s.twilio_auth_token, "/voice/twilio/incoming",
-                       {"CallSid": call_sid, "From": "+84912345678", "To": "+842400000000"}, **kw)
-
-
-def _ws_url(server):
-    return server.url.replace("http", "ws") + "/voice/twilio/stream"
-
-
-def _calls(server):
-    r = httpx.get(server.url + "/voice/calls", headers={"Authorization": f"Bearer {server.settings.calls_token}"})
-    assert r.status_code == 200, r.text
-    return r.json()["calls"]
 
 
 def _syllables(text):
@@ -47,13 +32,13 @@ def _syllables(text):
 
 
 def test_incoming_returns_stream_twiml_and_forged_requests_get_403(voice_server):
-    r = _incoming(voice_server)
+    r = incoming(voice_server)
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
     url, params = stream_from_twiml(r.text)
     assert "<Connect><Stream" in r.text and url == "wss://hotline.example.test/voice/twilio/stream"
     assert set(params) == {"token", "from"} and params["token"].count(".") == 2
-    assert _incoming(voice_server, signature="").status_code == 403
-    assert _incoming(voice_server, signature="bm90IGEgc2lnbmF0dXJl").status_code == 403
+    assert incoming(voice_server, signature="").status_code == 403
+    assert incoming(voice_server, signature="bm90IGEgc2lnbmF0dXJl").status_code == 403
     forged = signed_post(None, voice_server.url, voice_server.settings.public_url, "wrong-token",
                          "/voice/twilio/incoming", {"CallSid": "CA1"})
     assert forged.status_code == 403
@@ -72,42 +57,28 @@ def test_status_callbacks_and_authenticated_call_list(voice_server):
     ok = signed_post(None, voice_server.url, s.public_url, s.twilio_auth_token, "/voice/twilio/status",
                      {"CallSid": sid, "CallStatus": "completed", "CallDuration": "42", "From": "+84912345678"})
     assert ok.status_code == 204
-    call = next(c for c in _calls(voice_server) if c["external_id"] == sid)
+    call = next(c for c in calls(voice_server) if c["external_id"] == sid)
     assert call["provider_status"] == "completed" and call["duration_s"] == 42 and "12345678" not in call["caller"]
     assert httpx.get(voice_server.url + "/voice/calls").status_code == 401
     assert httpx.get(voice_server.url + "/voice/calls", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
-async def _open(server, token_params=None, call_sid=None):
-    call_sid = call_sid or "CA" + os.urandom(16).hex()
-    if token_params is None:
-        _, token_params = stream_from_twiml(_incoming(server, call_sid).text)
-    client = MediaStreamClient(_ws_url(server), call_sid=call_sid, playback_rate=0)
-    await client.connect(token_params)
-    return client
-
-
-async def _closed_code(client, timeout=10):
-    await asyncio.wait_for(client.closed.wait(), timeout)
-    return client.close_code
-
-
 def test_stream_without_a_valid_one_time_token_is_closed(voice_server):
     async def run():
         codes = []
-        client = await _open(voice_server, token_params={})  # no token
-        codes.append(await _closed_code(client))
-        client = await _open(voice_server, token_params={"token": "1.2.3"})  # forged token
-        codes.append(await _closed_code(client))
+        client = await open_stream(voice_server, token_params={})  # no token
+        codes.append(await closed_code(client))
+        client = await open_stream(voice_server, token_params={"token": "1.2.3"})  # forged token
+        codes.append(await closed_code(client))
         sid = "CA" + "7" * 32
-        _, params = stream_from_twiml(_incoming(voice_server, sid).text)
-        client = await _open(voice_server, token_params=params, call_sid="CA" + "8" * 32)  # other call's token
-        codes.append(await _closed_code(client))
-        first = await _open(voice_server, token_params=params, call_sid=sid)  # valid once...
+        _, params = stream_from_twiml(incoming(voice_server, sid).text)
+        client = await open_stream(voice_server, token_params=params, call_sid="CA" + "8" * 32)  # other call's token
+        codes.append(await closed_code(client))
+        first = await open_stream(voice_server, token_params=params, call_sid=sid)  # valid once...
         await asyncio.sleep(0.5)
         assert not first.closed.is_set() and first.received_frames > 0  # greeting is playing
-        again = await _open(voice_server, token_params=params, call_sid=sid)  # ...not twice
-        codes.append(await _closed_code(again))
+        again = await open_stream(voice_server, token_params=params, call_sid=sid)  # ...not twice
+        codes.append(await closed_code(again))
         await first.stop()
         return codes
 
@@ -120,9 +91,9 @@ def test_malformed_messages_end_the_call_cleanly_not_the_server(voice_server, ba
     async def run():
         start = bad not in ("MEDIA_BEFORE_START",)
         if start:
-            client = await _open(voice_server)
+            client = await open_stream(voice_server)
         else:
-            client = MediaStreamClient(_ws_url(voice_server), call_sid="CA" + "9" * 32, playback_rate=0)
+            client = MediaStreamClient(ws_url(voice_server), call_sid="CA" + "9" * 32, playback_rate=0)
             await client.connect(send_start=False)
         if bad == "OVERSIZED":
             await client.send(json.dumps({"event": "media", "media": {"payload": "A" * 200_000}}))
@@ -136,12 +107,12 @@ def test_malformed_messages_end_the_call_cleanly_not_the_server(voice_server, ba
             await client.send({"event": "dtmf", "dtmf": {"digit": "x; drop table"}})
         else:
             await client.send(bad)
-        return await _closed_code(client)
+        return await closed_code(client)
 
     code = asyncio.run(run())
     assert code in (1008, 1009)
     assert httpx.get(voice_server.url + "/healthz").status_code == 200
-    assert _incoming(voice_server).status_code == 200
+    assert incoming(voice_server).status_code == 200
 
 
 def test_natural_recordings_are_transcribed_and_answered(voice_server, speech_dir):
@@ -164,7 +135,7 @@ def test_generated_speech_dtmf_barge_in_and_transfer(voice_server, fake_twilio, 
     frames = wav_to_frames(wav_bytes(question, 8000))
 
     async def run():
-        client = await _open(voice_server)
+        client = await open_stream(voice_server)
         client.playback_rate = 1.0  # the greeting keeps "playing" in real time
         await asyncio.sleep(0.3)
         for frame in frames:  # talk over the greeting: barge-in
@@ -174,10 +145,12 @@ def test_generated_speech_dtmf_barge_in_and_transfer(voice_server, fake_twilio, 
         await asyncio.sleep(0.5)
         assert client.clears, "no clear on barge-in"
         deadline = time.monotonic() + 20
-        n = client.received_frames
-        while client.received_frames == n and time.monotonic() < deadline:  # wait for the reply to the question
+        # the reply to the question: the first audio after the barge-in's clear (nothing of the greeting
+        # follows a clear). It may already be here: a fast decode answers within the 0.5 s above.
+        while client.first_media_after(client.clears[0]) is None and time.monotonic() < deadline:
             await client.send_audio(SILENCE)
             await asyncio.sleep(0.02)
+        assert client.playing(), "no reply, or it has already been played"
         clears = len(client.clears)  # the reply is still "playing" (real-time playback): its mark is not back
         await client.send_dtmf("9")  # the menu, at any time; interrupts what plays
         await asyncio.sleep(0.3)
@@ -191,7 +164,7 @@ def test_generated_speech_dtmf_barge_in_and_transfer(voice_server, fake_twilio, 
     assert update["path"].endswith(f"/Calls/{client.call_sid}.json")
     assert f"<Dial answerOnBridge=\"true\"><Number>{voice_server.settings.transfer_target}</Number></Dial>" in update["form"]["Twiml"]
     time.sleep(0.3)
-    call = next(c for c in _calls(voice_server) if c["external_id"] == client.call_sid)
+    call = next(c for c in calls(voice_server) if c["external_id"] == client.call_sid)
     assert call["outcome"] == "transferred" and call["barge_ins"] >= 1
     kinds = [(t["kind"], t["outcome"]) for t in call["turns"]]
     assert ("dtmf", "menu") in kinds and ("dtmf", "transfer") in kinds and kinds[0][0] == "speech"
@@ -216,7 +189,7 @@ def test_call_sim_command_end_to_end(voice_server, speech_dir, tmp_path):
 
 def test_silence_only_call_produces_no_text(voice_server):
     async def run():
-        client = await _open(voice_server)
+        client = await open_stream(voice_server)
         await asyncio.sleep(0.2)
         noise = np.random.default_rng(3).normal(0, 40, 160 * 150).astype(np.int16)
         for i in range(150):
@@ -227,5 +200,5 @@ def test_silence_only_call_produces_no_text(voice_server):
 
     client = asyncio.run(run())
     time.sleep(0.3)
-    call = next(c for c in _calls(voice_server) if c["external_id"] == client.call_sid)
+    call = next(c for c in calls(voice_server) if c["external_id"] == client.call_sid)
     assert call["turns"] == [] and call["outcome"] == "abandoned"

@@ -9,7 +9,9 @@ over with ``asyncio.run_coroutine_threadsafe(session.on_audio(frame), loop)``.
 
     send_audio(ulaw: bytes)    8 kHz μ-law to play to the caller, in order (whole 20 ms frames;
                                may be seconds at once: the transport queues and paces it)
-    clear_audio()              drop audio queued and not yet played (barge-in)
+    clear_audio()              drop audio queued and not yet played (barge-in), including the rest
+                               of a send_audio still in progress: nothing sent before the clear
+                               may be played after it
     send_mark(name: str)       call session.on_mark(name) when the audio sent before it has played
                                (Twilio echoes marks; SIP transports track their playout queue)
     transfer(target: str) -> bool

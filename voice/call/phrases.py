@@ -46,8 +46,16 @@ ALL_PROMPTS = (GREETING, MENU, LISTEN_AGAIN, NOT_UNDERSTOOD, OFFER_MENU, NO_ANSW
                NO_TRANSFER, NOTHING_TO_REPEAT, STILL_THERE, GOODBYE, TIME_LIMIT, APOLOGY,
                *(TOPIC_CHOSEN.format(name=v[1]) for v in TOPIC_KEYS.values()))
 
-_YES = re.compile(r"^(?:da |vang |u |uh )?(?:co|dung|phai|vang|da|u|uh|ok|oke|dung roi|dung vay|phai roi|chinh xac)\b")
-_NO = re.compile(r"^(?:da |vang )?(?:khong|ko|sai|khong phai|chua dung|nham)\b")
+#: Yes/no after "Bạn hỏi về … phải không?", on accent-folded words. Polite particles ("dạ", "vâng", "ừ")
+#: open both answers ("dạ không", "vâng, không đúng", "ừ không" are no), so a no is looked for first: a
+#: negation as the first word after the particles. A yes is a yes word first ("có", "đúng", "phải"…) not
+#: followed by a negation, or particles alone ("dạ", "vâng ạ"). "Đúng không?", "có phải không?" are
+#: questions and "dạ, cho tôi hỏi…" a new question: neither.
+_PARTICLES = {"da", "vang", "u", "uh", "um", "uhm", "a", "ah", "thua", "o", "oi", "thi", "vay", "the"}
+_AFFIRMING_PARTICLES = {"da", "vang", "u", "uh", "um", "uhm"}
+_NEGATIONS = {"khong", "ko", "k", "hong", "hok", "khum", "sai", "chua", "nham"}
+_YES_WORDS = {"co", "dung", "phai", "ok", "oke", "okay", "duoc", "chinh", "roi", "chuan", "yes"}
+_QUESTION = re.compile(r"^(?:co )?(?:dung|phai)(?: vay| the)? (?:khong|ko|chua)\b")
 _GOODBYE = re.compile(r"\b(?:tam biet|ket thuc|het roi|khong con (?:gi|cau hoi)|cup may|chao nhe)\b")
 
 
@@ -55,12 +63,27 @@ def _folded(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", fold(text or "")).split())
 
 
-def is_yes(text: str) -> bool:
-    return bool(_YES.search(_folded(text)))
+def _content(text: str) -> tuple[list[str], list[str]]:
+    """(leading particles, the words after them) of the folded text."""
+    words = _folded(text).split()
+    i = 0
+    while i < len(words) and words[i] in _PARTICLES:
+        i += 1
+    return words[:i], words[i:]
 
 
 def is_no(text: str) -> bool:
-    return bool(_NO.search(_folded(text)))
+    _, rest = _content(text)
+    return bool(rest) and rest[0] in _NEGATIONS
+
+
+def is_yes(text: str) -> bool:
+    particles, rest = _content(text)
+    if not rest:
+        return any(p in _AFFIRMING_PARTICLES for p in particles)
+    if rest[0] not in _YES_WORDS or _QUESTION.match(" ".join(rest)):
+        return False
+    return not any(w in _NEGATIONS for w in rest[1:3])  # "có, không phải": neither
 
 
 def is_goodbye(text: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -54,8 +55,9 @@ class TurnRecord:
     stt_confidence: float | None = None
     topic: str | None = None
     entry_id: str | None = None
-    answer: str = ""
+    answer: str = ""  # what the call said in reply: the spoken answer or the prompt
     outcome: str = ""  # answered | confirm | not_understood | declined | transfer | goodbye | menu | topic | repeat
+    #                    | silence | error
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -79,6 +81,7 @@ class CallSession:
         self.barge_ins = 0
         self.transferred = False
         self.last_answer: bytes | None = None
+        self.last_answer_text = ""
         self._endpointer = Endpointer(services.endpoint)
         self._buffer = b""
         self._pending: Any = None  # an answer (or a suggested question) awaiting "có"/"không"
@@ -124,31 +127,30 @@ class CallSession:
         self._endpointer.reset()
         self._pending = None
         record = TurnRecord(kind="dtmf", transcript=digit)
-        if digit == phrases.TRANSFER_KEY:
-            record.outcome = "transfer"
-            self.turns.append(record)
-            await self._interrupt()
-            await self._start_transfer()
-        elif digit in phrases.TOPIC_KEYS:
-            self.topic_hint = phrases.TOPIC_KEYS[digit]
-            record.outcome, record.topic = "topic", self.topic_hint[0]
-            self.turns.append(record)
-            await self._interrupt()
-            await self._play_text(phrases.TOPIC_CHOSEN.format(name=self.topic_hint[1]))
-        elif digit == phrases.REPEAT_KEY:
-            record.outcome = "repeat"
-            self.turns.append(record)
-            await self._interrupt()
-            if self.last_answer:
-                await self._play_audio(self.last_answer, CallState.SPEAKING)
+        self.turns.append(record)
+        await self._interrupt()
+        try:
+            if digit == phrases.TRANSFER_KEY:
+                record.outcome = "transfer"
+                record.answer = await self._start_transfer()
+            elif digit in phrases.TOPIC_KEYS:
+                self.topic_hint = phrases.TOPIC_KEYS[digit]
+                record.outcome, record.topic = "topic", self.topic_hint[0]
+                record.answer = phrases.TOPIC_CHOSEN.format(name=self.topic_hint[1])
+                await self._play_text(record.answer)
+            elif digit == phrases.REPEAT_KEY:
+                record.outcome = "repeat"
+                if self.last_answer:
+                    record.answer = self.last_answer_text
+                    await self._play_audio(self.last_answer, CallState.SPEAKING)
+                else:
+                    record.answer = phrases.NOTHING_TO_REPEAT
+                    await self._play_text(record.answer)
             else:
-                await self._play_text(phrases.NOTHING_TO_REPEAT)
-        else:
-            record.outcome = "menu"
-            self.turns.append(record)
-            await self._interrupt()
-            await self._play_text(phrases.MENU)
-        await self._store("add_turn", self.call_id, record)
+                record.outcome, record.answer = "menu", phrases.MENU
+                await self._play_text(record.answer)
+        finally:
+            await self._store("add_turn", self.call_id, record)
 
     async def on_mark(self, name: str) -> None:
         if name != self._mark or self.state is CallState.CLOSED:
@@ -211,13 +213,11 @@ class CallSession:
         from voice.call.turns import take_turn
 
         try:
-            await take_turn(self, future, speech_end)
+            await take_turn(self, future, speech_end)  # records the turn; apologises when it fails
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the call goes on with an apology
+        except Exception:  # noqa: BLE001 - even the apology failed: the call goes on
             log.exception("call %s: turn failed", self.call_id)
-            if self.state is not CallState.CLOSED:
-                await self._play_text(phrases.APOLOGY)
 
     # ---- audio out -------------------------------------------------------------------------------
     async def _play_text(self, text: str, state: CallState = CallState.SPEAKING, after: str = "listen") -> float:
@@ -225,17 +225,27 @@ class CallSession:
         return await self._play_audio(audio, state, after)
 
     async def _play_audio(self, audio: bytes, state: CallState, after: str = "listen") -> float:
-        """Send ``audio`` and a mark; returns the monotonic time the audio went out."""
+        """Send ``audio`` and a mark; returns the monotonic time the audio went out.
+
+        While the audio is being sent the watchdog must not take the new mark as overdue (its
+        deadline is only known afterwards), and a barge-in during the send (``_interrupt``: the mark
+        is no longer ours) means the mark is not sent at all.
+        """
         if self.state is CallState.CLOSED:
             return time.monotonic()
         self.state = state
         self._after = after
         self._mark_seq += 1
-        self._mark = f"{self._mark_seq}-{state.value}"
+        mark = self._mark = f"{self._mark_seq}-{state.value}"
+        self._playback_deadline = math.inf
         sent = time.monotonic()
-        await self.transport.send_audio(audio)
-        await self.transport.send_mark(self._mark)
-        self._playback_deadline = sent + len(audio) / SAMPLE_RATE + MARK_GRACE_S
+        try:
+            await self.transport.send_audio(audio)
+            if self._mark == mark:
+                await self.transport.send_mark(mark)
+        finally:
+            if self._mark == mark:
+                self._playback_deadline = sent + len(audio) / SAMPLE_RATE + MARK_GRACE_S
         return sent
 
     async def _interrupt(self) -> None:
@@ -251,11 +261,13 @@ class CallSession:
         self._endpointer.reset()
 
     # ---- transfer, goodbye, end ---------------------------------------------------------------
-    async def _start_transfer(self) -> None:
+    async def _start_transfer(self) -> str:
+        """Announce the transfer (or that there is none); returns what was said."""
         if not self.settings.transfer_target:
             await self._play_text(phrases.NO_TRANSFER)
-            return
+            return phrases.NO_TRANSFER
         await self._play_text(phrases.TRANSFERRING, CallState.TRANSFERRING, after="transfer")
+        return phrases.TRANSFERRING
 
     async def _do_transfer(self) -> None:
         try:
@@ -273,26 +285,47 @@ class CallSession:
         await self._play_text(text, CallState.GOODBYE, after="hangup")
 
     async def _watch(self) -> None:
-        s = self.settings
+        """Overdue marks, the call length limit and caller silence; one failing check never stops it."""
         while not self._closed.is_set():
             await asyncio.sleep(WATCHDOG_S)
-            now = time.monotonic()
             if self.state is CallState.CLOSED:
                 return
-            if self._mark is not None and now > self._playback_deadline:
-                log.warning("call %s: mark %s never came back; treating it as played", self.call_id, self._mark)
-                await self.on_mark(self._mark)
-            elif now - self._started > s.max_call_s and self.state not in (CallState.GOODBYE, CallState.TRANSFERRING):
-                await self._interrupt()
-                await self.goodbye(phrases.TIME_LIMIT)
-            elif (self.state is CallState.LISTENING and not self._endpointer.in_speech
-                  and now - self._listen_since > s.silence_timeout_s):
-                self.turns.append(TurnRecord(kind="timeout", outcome="silence"))
+            try:
+                await self._check(time.monotonic())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep watching: the limits must hold for the rest of the call
+                log.exception("call %s: watchdog check failed", self.call_id)
+
+    async def _check(self, now: float) -> None:
+        s = self.settings
+        if self._mark is not None and now > self._playback_deadline:
+            log.warning("call %s: mark %s never came back; treating it as played", self.call_id, self._mark)
+            await self.on_mark(self._mark)
+        elif now - self._started > s.max_call_s and self.state not in (CallState.GOODBYE, CallState.TRANSFERRING):
+            await self._cancel_turn()  # else the turn's answer would replace the goodbye (and its hang-up)
+            await self._interrupt()
+            await self.goodbye(phrases.TIME_LIMIT)
+        elif (self.state is CallState.LISTENING and not self._endpointer.in_speech
+              and now - self._listen_since > s.silence_timeout_s):
+            record = TurnRecord(kind="timeout", outcome="silence")
+            self.turns.append(record)
+            try:  # the record says what was played (nothing, when the prompt could not be)
                 if self._reprompted:
                     await self.goodbye()
+                    record.answer = phrases.GOODBYE
                 else:
                     self._reprompted = True
                     await self._play_text(phrases.STILL_THERE)
+                    record.answer = phrases.STILL_THERE
+            finally:
+                await self._store("add_turn", self.call_id, record)
+
+    async def _cancel_turn(self) -> None:
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.wait([task], timeout=2.0)
 
     async def _close(self) -> None:
         if self._closed.is_set():

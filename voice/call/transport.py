@@ -13,7 +13,7 @@ class CallTransport(Protocol):
         """Queue ``ulaw`` for playback to the caller."""
 
     async def clear_audio(self) -> None:
-        """Drop queued audio (barge-in)."""
+        """Drop queued audio (barge-in), and the rest of a ``send_audio`` still in progress."""
 
     async def send_mark(self, name: str) -> None:
         """Report ``name`` back through ``CallSession.on_mark`` once the audio before it has played."""

@@ -5,8 +5,9 @@ our one-time token, mediaFormat), ``media`` (base64 μ-law, 20 ms), ``dtmf``, ``
 ``stop``. Us → Twilio: ``media``, ``mark``, ``clear`` (:class:`TwilioTransport`).
 
 Anything malformed — not JSON, not an object, bad base64, a ``media`` before ``start``, a second
-``start``, a message over :data:`MAX_MESSAGE_CHARS`, a payload over :data:`MAX_PAYLOAD_BYTES` — ends
-this call cleanly (recorded as abandoned, socket closed with 1008/1009); it never touches the server.
+``start``, a message over :data:`MAX_MESSAGE_CHARS`, a payload over :data:`MAX_PAYLOAD_BYTES`, no ``start``
+within :data:`START_TIMEOUT_S` — ends this call cleanly (recorded as abandoned, socket closed with
+1008/1009); it never touches the server.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from voice.twilio.transfer import transfer_call
 log = logging.getLogger("assistant.voice.twilio")
 MAX_MESSAGE_CHARS = 16_384
 MAX_PAYLOAD_BYTES = 4_000  # Twilio sends 160 bytes (20 ms); allow some slack, not megabytes
+START_TIMEOUT_S = 10.0  # an unauthenticated socket waits this long for 'start', not for ever
 POLICY_VIOLATION, TOO_BIG = 1008, 1009
 
 
@@ -49,6 +51,7 @@ class TwilioTransport:
         self.settings = settings
         self.frames_sent = 0
         self._send_lock = asyncio.Lock()
+        self._generation = 0  # bumped by clear_audio: audio queued before a clear is not sent after it
         self.closed = False
 
     async def _send(self, message: dict[str, Any]) -> None:
@@ -60,8 +63,11 @@ class TwilioTransport:
             self.closed = True
 
     async def send_audio(self, ulaw: bytes) -> None:
+        generation = self._generation
         async with self._send_lock:
             for i in range(0, len(ulaw), FRAME_BYTES):
+                if self._generation != generation:  # a clear (barge-in) came while sending: stop here
+                    return
                 chunk = ulaw[i:i + FRAME_BYTES]
                 await self._send({"event": "media", "streamSid": self.stream_sid,
                                   "media": {"payload": base64.b64encode(chunk).decode("ascii")}})
@@ -70,7 +76,10 @@ class TwilioTransport:
                     await asyncio.sleep(0)  # let other calls run while a long answer goes out
 
     async def clear_audio(self) -> None:
-        await self._send({"event": "clear", "streamSid": self.stream_sid})
+        """Stop sending the audio in progress (at the next frame), then ``clear`` what Twilio has queued."""
+        self._generation += 1
+        async with self._send_lock:
+            await self._send({"event": "clear", "streamSid": self.stream_sid})
 
     async def send_mark(self, name: str) -> None:
         async with self._send_lock:
@@ -121,12 +130,19 @@ async def run_media_stream(websocket: WebSocket, runtime, tokens: StreamTokens |
     session: CallSession | None = None
     transport: TwilioTransport | None = None
     code = 1000
+    start_deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
     try:
         while True:
             if session is not None and session.closed:
                 break
             try:
-                text = await websocket.receive_text()
+                if session is None:
+                    left = start_deadline - asyncio.get_running_loop().time()
+                    text = await asyncio.wait_for(websocket.receive_text(), max(0.0, left))
+                else:
+                    text = await websocket.receive_text()
+            except TimeoutError as exc:
+                raise StreamProtocolError(f"no 'start' within {START_TIMEOUT_S:g} s") from exc
             except KeyError as exc:  # a binary frame: receive_text() finds no "text"
                 raise StreamProtocolError("binary frames are not Media Streams messages") from exc
             message = _parse(text)
@@ -188,8 +204,8 @@ async def _start(websocket: WebSocket, message: dict[str, Any], runtime, tokens:
     if tokens is None or not tokens.redeem(params.get("token"), call_sid):
         raise StreamProtocolError("stream without a valid one-time token")
     fmt = start.get("mediaFormat") or {}
-    if isinstance(fmt, dict) and fmt and (fmt.get("encoding") != "audio/x-mulaw" or int(fmt.get("sampleRate", 8000)) != 8000):
-        raise StreamProtocolError(f"unsupported media format {fmt}")
+    if isinstance(fmt, dict) and fmt and (fmt.get("encoding") != "audio/x-mulaw" or _rate(fmt) != 8000):
+        raise StreamProtocolError(f"unsupported media format {str(fmt)[:200]}")
     if not isinstance(stream_sid, str) or not stream_sid:
         raise StreamProtocolError("'start' without streamSid")
     services = await runtime.services()
@@ -197,5 +213,18 @@ async def _start(websocket: WebSocket, message: dict[str, Any], runtime, tokens:
     caller = params.get("from") if isinstance(params.get("from"), str) else None
     session = CallSession(services, transport, call_id=f"tw-{uuid.uuid4().hex[:20]}", channel="twilio",
                           caller=caller, external_id=call_sid)
-    await session.start()
+    started = False
+    try:
+        await session.start()
+        started = True
+    finally:
+        if not started:  # the watchdog may be running already: end the session, record the call
+            await session.on_hangup()
     return session, transport
+
+
+def _rate(fmt: dict[str, Any]) -> int | None:
+    try:
+        return int(fmt.get("sampleRate", 8000))
+    except (TypeError, ValueError):
+        return None

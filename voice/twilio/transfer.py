@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 
 from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from assistant.config import Settings
 
 log = logging.getLogger("assistant.voice.twilio")
+HTTP_TIMEOUT_S = 10.0  # a hung API must not keep the caller waiting for ever ("please hold")
 
 
 def dial_twiml(target: str) -> str:
@@ -31,7 +33,8 @@ def dial_twiml(target: str) -> str:
 def rest_client(settings: Settings) -> Client:
     if not settings.twilio_account_sid or not settings.twilio_auth_token:
         raise ValueError("ASSISTANT_TWILIO_ACCOUNT_SID and ASSISTANT_TWILIO_AUTH_TOKEN are needed to transfer calls")
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                    http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT_S))
     if settings.twilio_api_base_url:
         client.api.base_url = settings.twilio_api_base_url.rstrip("/")
     return client
