@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     sip_reg_user: str | None = Field(default=None, description="AOR user to register")
     sip_reg_password: str | None = Field(default=None, description="registrar password")
     sip_rtp_port: int = Field(default=40000, description="first RTP port")
-    sip_max_calls: int = Field(default=4, description="simultaneous calls per agent (at most 4, PJSIP's build limit); "
-                                                  "more get 486 Busy Here")
+    sip_max_calls: int = Field(default=3, ge=1, le=3,
+                               description="simultaneous callers per agent (1-3: the wheel's PJSIP is built for 4 "
+                                           "calls and one is kept for a transfer leg); more get 503 + Retry-After")
     sip_ring_ms: int = Field(default=0, description="180 Ringing lasts this long before 200 OK")
     # --- end of SIP endpoint settings ---------------------------------------------------------------
 

@@ -4,20 +4,29 @@ Starts ``assistant sip`` (the real call core: Whisper base int8, the engine, esp
 for each level N places N simultaneous sipp calls; each caller asks a Vietnamese question (PCMU RTP from
 ``../shared/eval/speech/``) and listens. Per level it records:
 
-- answer latency: end of the caller's speech → first answer frame handed to RTP, measured in the agent
-  (the frame leaves in the same 20 ms media tick), p50/p95 over all calls;
+- answer latency, defined as in the Twilio benchmark (``evaluation/voice_benchmark.py``, ``voice.call_sim``):
+  from the caller's last frame with speech (webrtcvad, ``voice.vad.Endpointer.is_voiced``) to the first
+  frame of the answer, one figure per call (its first turn), p50/p95/max with ``numpy.percentile``. The
+  difference: the Twilio figure is taken at the caller (sending the last speech frame → receiving the
+  first answer frame), while sipp cannot time the audio it receives, so this one is taken inside the agent
+  (the caller frame leaving PJSIP's jitter buffer → the answer frame handed to PJSIP's encoder, which
+  sends it in the same 20 ms tick). On loopback the network adds nothing; the jitter buffer's delay on the
+  caller's audio (a few tens of ms) is not counted, so a caller would hear the answer that much later;
 - calls answered (an answer started) and sipp failures;
 - CPU of the agent process (user+system from /proc) per call-second, i.e. the share of one core one
   call uses, speech recognition, dialogue and synthesis included;
 - the load average before and after, since other work may share the 2 cores.
 
 A level "holds" when every call was answered, with no SIP failure, and p95 latency stayed under 2.5 s.
-One agent holds at most 4 calls (PJSIP's build limit in the wheel), so levels above 4 run against two
-agents behind Kamailio's dispatcher (``voice/sip/kamailio``), both on the same 2 cores.
+One agent takes at most 3 callers (``ASSISTANT_SIP_MAX_CALLS``: PJSIP's build limit in the wheel is 4
+calls, one kept for a transfer leg), so the levels above run against ``--scaled-agents`` agents behind
+Kamailio's dispatcher (``voice/sip/kamailio``), all on the same 2 cores.
 
-    .venv/bin/python -m evaluation.sip_benchmark [--levels 1,2,3,4] [--scaled-levels 6,8] [--listen-s 10]
+    .venv/bin/python -m evaluation.sip_benchmark [--levels 1,2,3] [--scaled-levels 4,6,8] [--scaled-agents 3]
 
-Writes ``evaluation/reports/sip.md`` and ``sip.json``.
+Writes ``evaluation/reports/sip.md`` and ``sip.json``. Exit status: 0; 1 when an agent or Kamailio fails to
+start or exits non-zero, or a level has a SIP failure or an unanswered call (a level that only misses the
+latency bar is reported as not holding, not as a failure); 2 when sipp is missing.
 """
 
 from __future__ import annotations
@@ -28,7 +37,6 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +44,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
+from voice.sip.options import MAX_CALLS
 from voice.sip.probe import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,15 +62,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+def pct(values: list[float], q: float) -> float | None:
+    """As the Twilio benchmark's ``_pct``: ``numpy.percentile`` (linear), q in 0–100, rounded to 0.1 ms."""
+    return round(float(np.percentile(values, q)), 1) if values else None
 
 
 class AgentProcess:
     def __init__(self, port: int, db: Path):
+        self.port = port
         env = dict(os.environ, PYTHONUNBUFFERED="1", ASSISTANT_DATABASE_URL=f"sqlite:///{db}",
-                   ASSISTANT_SIP_MAX_CALLS="4", TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+                   ASSISTANT_SIP_MAX_CALLS=str(MAX_CALLS), TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
         env.pop("ASSISTANT_RASA_URL", None)
         self.proc = subprocess.Popen([sys.executable, "-m", "assistant.cli.main", "sip", "--host", "127.0.0.1",
                                       "--port", str(port), "--rtp-port", str(free_port())],
@@ -79,8 +91,15 @@ class AgentProcess:
         return [json.loads(x.split(marker, 1)[1]) for x in self.lines[start:] if marker in x]
 
     def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                return -9
+        return self.proc.returncode
 
 
 def run_level(agents: list[AgentProcess], port: int, n: int, workdir: Path, listen_s: float) -> dict:
@@ -109,16 +128,15 @@ def run_level(agents: list[AgentProcess], port: int, n: int, workdir: Path, list
     call_seconds = sum(c["duration_s"] for c in calls) or 1.0
     row = {
         "agents": len(agents), "calls": n, "sipp_exit": result.returncode, "summaries": len(calls), "answered": len(latencies),
-        "latency_p50_ms": round(statistics.median(latencies)) if latencies else None,
-        "latency_p95_ms": round(pct(latencies, 0.95)) if latencies else None,
-        "latency_max_ms": round(max(latencies)) if latencies else None,
+        "latency_p50_ms": pct(latencies, 50), "latency_p95_ms": pct(latencies, 95),
+        "latency_max_ms": round(max(latencies), 1) if latencies else None,
         "cpu_s": round(cpu1 - cpu0, 1), "wall_s": round(t1 - t0, 1),
         "cpu_per_call_pct": round(100 * (cpu1 - cpu0) / call_seconds, 1),
         "agent_cpu_pct_of_2_cores": round(100 * (cpu1 - cpu0) / (t1 - t0) / 2, 1),
         "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
     }
-    row["holds"] = (result.returncode == 0 and row["answered"] == n
-                    and row["latency_p95_ms"] is not None and row["latency_p95_ms"] <= HOLD_P95_MS)
+    row["failed"] = result.returncode != 0 or row["answered"] != n
+    row["holds"] = (not row["failed"] and row["latency_p95_ms"] is not None and row["latency_p95_ms"] <= HOLD_P95_MS)
     return row
 
 
@@ -138,13 +156,26 @@ def start_kamailio(workdir: Path, agent_ports: list[int]) -> tuple[subprocess.Po
     (workdir / "run").mkdir()
     proc = subprocess.Popen([shutil.which("kamailio") or "/usr/sbin/kamailio", "-f", str(cfg), "-DD", "-E",
                              "-m", "32", "-M", "8", "-Y", str(workdir / "run")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 15
     while options_ping("127.0.0.1", port) != 200:
         if time.monotonic() > deadline or proc.poll() is not None:
+            stop_kamailio(proc)
             raise RuntimeError("kamailio did not start")
         time.sleep(0.3)
     return proc, port
+
+
+def stop_kamailio(proc: subprocess.Popen) -> None:
+    """Kamailio and its worker processes (its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def report(rows: list[dict], meta: dict) -> str:
@@ -169,12 +200,19 @@ def report(rows: list[dict], meta: dict) -> str:
     lines += [
         "",
         f"Most simultaneous calls that held (all answered, no SIP failure, p95 ≤ {HOLD_P95_MS} ms): "
-        f"**{max(held) if held else 0}** on this 2-core machine. One agent process takes at most 4 calls "
-        "(`PJSUA_MAX_CALLS` of the pjsua2-python build; a 5th INVITE gets 486); beyond that, agents are added "
-        f"behind Kamailio's dispatcher (peak RSS per agent: {meta.get('agent_rss_mb', '?')} MB).", "",
-        "Latency is the time from the caller's last frame with speech (RMS ≥ 500) to the first frame of the "
-        "answer leaving for RTP, measured inside the agent; it includes the 600 ms end-of-turn silence, "
-        "Whisper, the dialogue and synthesis (answers are pre-rendered, so mostly a cache hit). "
+        f"**{max(held) if held else 0}** on this 2-core machine. One agent process takes at most "
+        f"{meta.get('max_calls', MAX_CALLS)} callers (`PJSUA_MAX_CALLS` of the pjsua2-python build is 4; one slot "
+        "stays free for a transfer leg; a full agent answers 503 + Retry-After and Kamailio tries the next); "
+        f"beyond that, agents are added behind Kamailio's dispatcher (peak RSS per agent: "
+        f"{meta.get('agent_rss_mb', '?')} MB).", "",
+        "**How latency is measured.** As in the Twilio benchmark (`voice.call_sim`): from the caller's last "
+        "frame with speech (webrtcvad, the core's own voice detector) to the first frame of the answer, one "
+        "figure per call, p50/p95 by `numpy.percentile`. The Twilio figure is timed at the caller; sipp cannot "
+        "time the audio it receives, so this one is timed inside the agent: from the caller's frame leaving "
+        "PJSIP's jitter buffer to the answer frame handed to PJSIP's encoder (sent as RTP in the same 20 ms "
+        "tick). Loopback adds no network delay; the jitter buffer's few tens of ms on the caller's audio are "
+        "not counted. It includes the 600 ms end-of-turn silence, Whisper, the dialogue and synthesis (answers "
+        "are pre-rendered, so mostly a cache hit). "
         "CPU per call is the agent's CPU time over the summed call durations (SIP, RTP, codec, VAD, "
         "Whisper, dialogue, synthesis); sipp's own CPU is not counted. Calls in a level start together, so "
         "their Whisper jobs queue behind one another: the p95 grows with the level.", "",
@@ -188,8 +226,11 @@ def report(rows: list[dict], meta: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--levels", default="1,2,3,4")
-    ap.add_argument("--scaled-levels", default="6,8", help="levels run on two agents behind Kamailio ('' = none)")
+    ap.add_argument("--levels", default=",".join(str(i) for i in range(1, MAX_CALLS + 1)),
+                    help=f"levels run on one agent (at most {MAX_CALLS} calls)")
+    ap.add_argument("--scaled-levels", default="4,6,8",
+                    help="levels run on --scaled-agents agents behind Kamailio ('' = none)")
+    ap.add_argument("--scaled-agents", type=int, default=3)
     ap.add_argument("--listen-s", type=float, default=10.0)
     args = ap.parse_args()
     if shutil.which("sipp") is None:
@@ -202,7 +243,7 @@ def main() -> int:
     rss: list[int] = []
     code = 0
     with tempfile.TemporaryDirectory(prefix="sip-bench-") as tmp:
-        plans = [(1, args.levels), (2, args.scaled_levels)]
+        plans = [(1, args.levels), (args.scaled_agents, args.scaled_levels)]
         for n_agents, levels in plans:
             if not levels.strip():
                 continue
@@ -224,18 +265,30 @@ def main() -> int:
                     row = run_level(agents, target, n, Path(tmp) / f"a{n_agents}-level{n}", args.listen_s)
                     print(json.dumps(row), flush=True)
                     rows.append(row)
+                    if row["failed"]:
+                        print(f"level {n} on {n_agents} agent(s) failed: sipp exit {row['sipp_exit']}, "
+                              f"{row['answered']}/{n} answered", file=sys.stderr)
+                        code = 1
                     time.sleep(2)
                 rss += [peak_rss_mb(a.proc.pid) for a in agents]
+            except RuntimeError as exc:  # Kamailio did not start
+                print(f"sip benchmark: {exc}", file=sys.stderr)
+                code = 1
             finally:
                 if kamailio is not None:
-                    kamailio.terminate()
-                    kamailio.wait(10)
-                code = max([code] + [a.stop() for a in agents])
+                    stop_kamailio(kamailio)
+                for a in agents:
+                    exit_code = a.stop()
+                    if exit_code != 0:
+                        print(f"agent on port {a.port} exited with {exit_code}:\n" + "\n".join(a.lines[-30:]),
+                              file=sys.stderr)
+                        code = 1
     busy = max(load_start[0], *(r["load_before"][0] for r in rows)) if rows else load_start[0]
     meta = {
         "cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "stt_threads": get_settings().stt_threads,
-        "load_start": load_start, "agent_exit": code, "agent_rss_mb": max(rss) if rss else None,
+        "load_start": load_start, "exit_status": code, "agent_rss_mb": max(rss) if rss else None,
+        "max_calls": MAX_CALLS, "scaled_agents": args.scaled_agents,
         "disturbed": ("Disturbed: other work was running on the machine (1-minute load ≥ 1 before a level), "
                       "so latencies and CPU shares are pessimistic." if busy >= 1.0 else "Undisturbed run."),
     }
@@ -243,7 +296,7 @@ def main() -> int:
     (REPORTS / "sip.json").write_text(json.dumps({"meta": meta, "levels": rows}, indent=2) + "\n")
     (REPORTS / "sip.md").write_text(report(rows, meta))
     print((REPORTS / "sip.md").read_text())
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -318,16 +318,17 @@ def run_up(*, host: str, port: int, rasa_port: int, actions_port: int, venv: Pat
     if problem:
         typer.echo(f"assistant up: {problem}", err=True)
         return 2
+    from assistant.config import get_settings
+    from voice.sip.probe import sip_part, sip_port_problems
+
     busy = [f"{name} port {p}" for name, h, p in (("app", host, port), ("rasa", "127.0.0.1", rasa_port),
                                                   ("actions", "127.0.0.1", actions_port)) if port_in_use(h, p)]
     if len({port, rasa_port, actions_port}) < 3:
         busy.append("the app, rasa and actions ports must differ")
+    busy += sip_port_problems(get_settings(), {port, rasa_port, actions_port})  # [] unless ASSISTANT_SIP_ENABLED
     if busy:
         typer.echo("assistant up: cannot start: " + "; ".join(busy) + " (in use)", err=True)
         return 1
-
-    from assistant.config import get_settings
-    from voice.sip.probe import sip_part
 
     token = os.environ.get("ASSISTANT_RASA_TOKEN") or secrets.token_urlsafe(24)
     sup = Supervisor(out)

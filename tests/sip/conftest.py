@@ -1,12 +1,14 @@
-"""Fixtures of the SIP tests: the real agent (``assistant sip``) on 127.0.0.1, the Debian peers."""
+"""Fixtures of the SIP tests: the real agent (``assistant sip``) on 127.0.0.1, the Debian peers, and ``procs``,
+which stops every process a test started (tone agents, Kamailio, background sipp) whatever the outcome."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
-from sip_helpers import REPO, Agent, free_port, need
+from sip_helpers import REPO, Agent, Proc, free_port, need, start_kamailio, start_sipp, start_sipp_server, start_tone_agent
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +21,40 @@ def officer_port() -> int:
     return free_port()
 
 
+class Procs:
+    """Starts processes for one test and remembers them; the fixture's finalizer stops them all."""
+
+    def __init__(self) -> None:
+        self.started: list[Proc] = []
+
+    def _keep(self, proc: Proc) -> Proc:
+        self.started.append(proc)
+        return proc
+
+    def tone_agent(self, *args: str, name: str = "agent") -> Agent:
+        return self._keep(start_tone_agent(*args, name=name))
+
+    def kamailio(self, workdir: Path, agents: list[int]) -> Proc:
+        return self._keep(start_kamailio(workdir, agents))
+
+    def sipp(self, workdir: Path, scenario: str, target: str, **kw) -> Proc:
+        return self._keep(start_sipp(workdir, scenario, target, **kw))
+
+    def sipp_server(self, workdir: Path, scenario: str, port: int, **kw) -> Proc:
+        return self._keep(start_sipp_server(workdir, scenario, port, **kw))
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            proc.stop(10)
+
+
+@pytest.fixture
+def procs():
+    p = Procs()
+    yield p
+    p.stop_all()
+
+
 @pytest.fixture(scope="session")
 def agent(tmp_path_factory, sip_binaries, officer_port):
     """``assistant sip`` with the real call core, its own SQLite database, a 300 ms ring."""
@@ -26,9 +62,10 @@ def agent(tmp_path_factory, sip_binaries, officer_port):
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1",
                ASSISTANT_DATABASE_URL=f"sqlite:///{tmp / 'calls.db'}", ASSISTANT_SIP_RING_MS="300",
-               ASSISTANT_SIP_TRANSFER_URI=f"sip:officer@127.0.0.1:{officer_port}", ASSISTANT_SIP_MAX_CALLS="4",
+               ASSISTANT_SIP_TRANSFER_URI=f"sip:officer@127.0.0.1:{officer_port}",
                ASSISTANT_LOG_LEVEL="INFO", TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
-    env.pop("ASSISTANT_RASA_URL", None)
+    for name in ("ASSISTANT_RASA_URL", "ASSISTANT_SIP_MAX_CALLS"):
+        env.pop(name, None)  # the default (3 callers) is what runs in production
     a = Agent([sys.executable, "-m", "assistant.cli.main", "sip", "--host", "127.0.0.1", "--port", str(port),
                "--rtp-port", str(free_port())], port, env=env, cwd=REPO)
     a.db = tmp / "calls.db"
@@ -37,4 +74,5 @@ def agent(tmp_path_factory, sip_binaries, officer_port):
         yield a
     finally:
         code = a.stop()
-        assert code == 0, "the agent did not stop cleanly:\n" + "\n".join(a.lines[-30:])
+        (tmp / "agent.log").write_text("\n".join(a.lines) + "\n")  # for a post-mortem of a failed run
+        assert code == 0, f"the agent did not stop cleanly ({code}; {tmp / 'agent.log'}):\n" + "\n".join(a.lines[-30:])

@@ -3,23 +3,30 @@
 The Debian packages come from ``scripts/system-deps.sh`` (run by ``scripts/test.sh``); a missing one is a
 failure, not a skip. One ``assistant sip`` process (real call core: Whisper, the engine, espeak-ng) serves
 most tests; :mod:`tone_agent` processes (a fake core) serve the tests about SIP alone.
+
+Every process a test starts is stopped by a fixture finalizer (``procs`` in conftest.py), whatever the test's
+outcome; a process whose start-up wait fails is stopped at once; and whatever is still alive when the
+interpreter exits (pytest interrupted) is killed with its process group.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from voice.sip.probe import free_port  # noqa: F401  (re-exported for the tests)
+from voice.sip.probe import free_port, options_ping  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -36,8 +43,20 @@ def need(binary: str) -> str:
 
 
 
+_LIVE: set[Proc] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for p in list(_LIVE):
+        p.kill()
+
+
 class Proc:
-    """A child process whose output lines are collected (and searchable) as they come."""
+    """A child process whose output lines are collected (and searchable) as they come.
+
+    It runs in a session of its own (a Ctrl-C meant for pytest does not reach it first, and its children
+    go with it on ``kill``), so it must be stopped explicitly: use the ``procs`` fixture."""
 
     def __init__(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None):
         self.argv = argv
@@ -45,6 +64,7 @@ class Proc:
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=env, cwd=cwd, text=True, errors="replace", start_new_session=True)
+        _LIVE.add(self)
         self._pump = threading.Thread(target=self._read, daemon=True)
         self._pump.start()
 
@@ -80,15 +100,30 @@ class Proc:
             return [m for m in (rx.search(x) for x in self.lines[start:]) if m]
 
     def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then SIGKILL to the process group after ``timeout``; the exit code (idempotent)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+                self.lines.append(f"--- still running {timeout} s after SIGTERM: SIGUSR1 (thread dump), SIGKILL ---")
+                self.proc.send_signal(signal.SIGUSR1)  # Python agents dump their threads' stacks (faulthandler)
+                time.sleep(1.0)
+                self.kill()
+        self.kill()  # children it may have left in its group (Kamailio's workers)
         self._pump.join(5)
         return self.proc.returncode
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        _LIVE.discard(self)
 
 
 class Agent(Proc):
@@ -111,25 +146,133 @@ def wait_until(check, timeout: float = 15.0, interval: float = 0.2):
     return value
 
 
+def started(proc: Proc, pattern: str, timeout: float) -> Proc:
+    """``proc`` once ``pattern`` appeared in its output; stopped (and the error raised) if it did not."""
+    try:
+        proc.wait_for(pattern, timeout=timeout)
+    except BaseException:
+        proc.stop(5)
+        raise
+    return proc
+
+
 def start_tone_agent(*args: str, port: int | None = None, name: str = "agent") -> Agent:
     port = port or free_port()
     a = Agent([sys.executable, str(HERE / "tone_agent.py"), "--port", str(port), "--rtp-port", str(free_port()),
                "--name", name, *args], port, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    a.wait_for(r"^ready", timeout=30)
-    return a
+    return started(a, r"^ready", timeout=30)
 
 
-def run_sipp(workdir: Path, scenario: str, target: str, *, calls: int = 1, limit: int = 1, rate: int | None = None,
-             duration_ms: int = 1000, transport: str = "u1", extra: list[str] | None = None,
-             timeout: float = 90.0) -> subprocess.CompletedProcess:
-    """Run one sipp scenario from ``workdir`` (where its pcap files are) and return the finished process."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SCENARIOS / scenario, workdir / scenario)
+def start_kamailio(workdir: Path, agents: list[int]) -> Proc:
+    """Kamailio with this repository's kamailio.cfg on a free loopback port, in front of ``agents``; ready once
+    it answers OPTIONS itself."""
+    from voice.sip.kamailio import render
+
+    port = free_port()
+    cfg = str(render(workdir, f"127.0.0.1:{port}", [f"127.0.0.1:{p}" for p in agents], children=1, debug=2))
+    run = workdir / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    k = Proc([need("kamailio"), "-f", cfg, "-DD", "-E", "-m", "32", "-M", "8", "-Y", str(run)], cwd=workdir)
+    k.port = port
+    try:
+        assert wait_until(lambda: k.proc.poll() is not None or options_ping("127.0.0.1", port, 0.3) == 200,
+                          timeout=15), "kamailio did not answer OPTIONS:\n" + "\n".join(k.lines[-40:])
+        assert k.proc.poll() is None, "kamailio exited:\n" + "\n".join(k.lines[-40:])
+    except BaseException:
+        k.stop(5)
+        raise
+    return k
+
+
+def sipp_argv(scenario: str, target: str, *, calls: int = 1, limit: int = 1, rate: int | None = None,
+              duration_ms: int = 1000, transport: str = "u1", extra: list[str] | None = None,
+              timeout: float = 90.0, keys: dict[str, str] | None = None) -> list[str]:
+    keys = {"caller": "caller", "rtp_port": "9", **(keys or {})}
     argv = [need("sipp"), "-sf", scenario, target, "-i", "127.0.0.1", "-p", str(free_port()),
             "-mp", str(free_port()), "-m", str(calls), "-l", str(limit), "-r", str(rate or limit),
             "-d", str(duration_ms), "-t", transport, "-s", "1000", "-nostdin", "-trace_err", "-trace_msg",
-            "-timeout_error", "-timeout", f"{int(timeout)}s", *(extra or [])]
-    return subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout + 15)
+            "-timeout_error", "-timeout", f"{int(timeout)}s"]
+    for k, v in keys.items():
+        argv += ["-key", k, v]
+    return argv + list(extra or [])
+
+
+def _prepare(workdir: Path, scenario: str) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SCENARIOS / scenario, workdir / scenario)
+
+
+def run_sipp(workdir: Path, scenario: str, target: str, *, timeout: float = 90.0,
+             **kw) -> subprocess.CompletedProcess:
+    """Run one sipp scenario from ``workdir`` (where its pcap files are) and return the finished process.
+
+    Scenarios may use the keys ``[caller]`` (the From user, default ``caller``) and ``[rtp_port]`` (the
+    audio port offered in the SDP, default 9 = discard; give a :class:`RtpSink` port to receive the agent's
+    RTP)."""
+    _prepare(workdir, scenario)
+    return subprocess.run(sipp_argv(scenario, target, timeout=timeout, **kw), cwd=workdir, capture_output=True,
+                          text=True, timeout=timeout + 15)
+
+
+def start_sipp(workdir: Path, scenario: str, target: str, *, timeout: float = 60.0, **kw) -> Proc:
+    """A sipp caller in the background (e.g. a long call holding a slot); ``.proc.wait()`` waits for it."""
+    _prepare(workdir, scenario)
+    return Proc(sipp_argv(scenario, target, timeout=timeout, **kw), cwd=workdir)
+
+
+def start_sipp_server(workdir: Path, scenario: str, port: int, *, calls: int = 1, timeout: float = 60.0) -> Proc:
+    """A sipp UAS (e.g. the officer's phone) answering ``calls`` calls on 127.0.0.1:``port`` with ``scenario``."""
+    _prepare(workdir, scenario)
+    argv = [need("sipp"), "-sf", scenario, "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port()),
+            "-m", str(calls), "-nostdin", "-trace_err", "-trace_msg", "-timeout_error", "-timeout", f"{int(timeout)}s"]
+    return Proc(argv, cwd=workdir)
+
+
+def sipp_messages(workdir: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in workdir.glob("*_messages.log"))
+
+
+class RtpSink:
+    """A UDP socket on 127.0.0.1 that records the RTP packets sent to it: (arrival time, payload type, payload)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets: list[tuple[float, int, bytes]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(2048)
+            except OSError:
+                continue
+            if len(data) >= 12 and data[0] >> 6 == 2:
+                cc = data[0] & 0x0F
+                self.packets.append((time.monotonic(), data[1] & 0x7F, data[12 + 4 * cc:]))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+    def gaps(self) -> list[tuple[float, int]]:
+        """(length in seconds, index of the packet after it) of every pause over 100 ms, longest first."""
+        times = [t for t, _, _ in self.packets]
+        out = [(b - a, i + 1) for i, (a, b) in enumerate(zip(times, times[1:])) if b - a > 0.1]
+        return sorted(out, reverse=True)
+
+
+def alaw_decode(data: bytes) -> np.ndarray:
+    """G.711 A-law → 16-bit PCM (for checking what the agent sent in PCMA)."""
+    a = np.frombuffer(data, dtype=np.uint8) ^ 0x55
+    exp, mant = (a >> 4) & 7, (a & 0x0F).astype(np.int32)
+    mag = np.where(exp == 0, (mant << 4) + 8, ((mant << 4) + 0x108) << np.maximum(exp.astype(np.int32) - 1, 0))
+    return np.where(a & 0x80, mag, -mag).astype(np.int16)
 
 
 def sipp_failure(result: subprocess.CompletedProcess, workdir: Path, agent: Proc | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 
 import pytest
@@ -31,7 +32,11 @@ def test_up_starts_and_stops_the_sip_agent(tmp_path):
         pids = up.pids()
         assert set(pids) == {"rasa", "actions", "app", "sip"}, up.output
         up.proc.send_signal(signal.SIGINT)
-        assert up.wait(timeout=90) == 0, up.output
+        try:
+            code = up.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("assistant up did not stop in 90 s after Ctrl-C:\n" + up.output) from None
+        assert code == 0, up.output
         time.sleep(0.5)
         assert not alive(pids["sip"]) and options_ping("127.0.0.1", sip_port, timeout=0.5) is None
     finally:

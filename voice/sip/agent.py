@@ -7,8 +7,12 @@ thread, inside ``libHandleEvents``, between which the thread runs the commands o
 
 For each answered call the agent asks ``handler_factory(transport)`` (on the loop) for a handler: an
 object with any of ``on_start()``, ``on_audio(ulaw)``, ``on_dtmf(digit)``, ``on_mark(name)``,
-``on_transfer_failed(code)``, ``on_hangup()`` (plain or async). :mod:`voice.sip.core` adapts the shared
-call-session core to this.
+``on_transferred()``, ``on_transfer_failed(code)``, ``on_hangup()`` (plain or async); :mod:`voice.sip.events`
+delivers them. :mod:`voice.sip.core` adapts the shared call-session core to this; :mod:`voice.sip.transfer`
+handles REFER and bridged transfers.
+
+A full agent (``max_calls`` callers) refuses with ``503 Service Unavailable`` + ``Retry-After``, which
+Kamailio's failure route treats as "try the next agent".
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import heapq
-import inspect
 import itertools
 import json
 import logging
@@ -25,15 +28,17 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pjsua2 as pj
 
-from voice.sip.auth import AllowList, DigestAuth
-from voice.sip.call import Route, SipCall, SipTransport
+from voice.sip.auth import AllowList, AuthResult, DigestAuth
+from voice.sip.call import SipCall, SipTransport
+from voice.sip.events import AgentStats, LoopEvents
 from voice.sip.media import items
-from voice.sip.options import PJSUA_MAX_CALLS, SipOptions
+from voice.sip.options import PJSUA_MAX_CALLS, RETRY_AFTER_S, RTP_PORT_RANGE, SipOptions
+from voice.sip.redact import mask_uri
+from voice.sip.transfer import Transfers
 
 log = logging.getLogger("voice.sip")
 
@@ -41,16 +46,6 @@ HandlerFactory = Callable[[SipTransport], Any]
 #: an ended call's Python objects are released this long after its media port was disconnected
 RELEASE_AFTER_S = 0.2
 CODECS = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}
-
-
-@dataclass
-class AgentStats:
-    calls_total: int = 0
-    calls_answered: int = 0
-    calls_rejected: int = 0
-    calls_transferred: int = 0
-    calls_active: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
 
 
 class _Account(pj.Account):
@@ -76,8 +71,8 @@ class SipAgent:
     def __init__(self, options: SipOptions, handler_factory: HandlerFactory,
                  loop: asyncio.AbstractEventLoop | None = None):
         self.options = options
-        self.handler_factory = handler_factory
-        self.loop = loop
+        self.events = LoopEvents(handler_factory, loop)
+        self.transfers = Transfers(self)
         self.allow = AllowList(options.allow)
         self.digest = (DigestAuth(options.auth_user, options.auth_password, options.realm)
                        if options.auth_user and options.auth_password else None)
@@ -94,9 +89,13 @@ class SipAgent:
         self._graveyard: list[SipCall] = []  # ended calls, deleted on the next loop turn, not in their callback
 
     # ------------------------------------------------------------------------------- any thread
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self.events.loop
+
     def start(self, timeout: float = 10.0) -> None:
-        if self.loop is None:
-            self.loop = asyncio.get_running_loop()
+        if self.events.loop is None:
+            self.events.loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="pjsip", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -108,10 +107,16 @@ class SipAgent:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("the PJSIP thread did not finish in %.0f s (kill -USR1 dumps the threads)", timeout)
 
     def post(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the PJSIP thread."""
         self._commands.put(fn)
+
+    def track(self, call: SipCall) -> None:
+        """Remember ``call`` so that shutdown can release it even if something still refers to it."""
+        self._all_calls.add(call)
 
     def later(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the PJSIP thread after ``delay_s`` (call only from that thread)."""
@@ -206,10 +211,11 @@ class SipAgent:
             if o.reg_password:
                 acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, o.reg_password))
         else:
-            acfg.idUri = f"sip:{user}@{o.contact_host}:{o.port}"
+            host = o.contact_host
+            acfg.idUri = f"sip:{user}@{f'[{host}]' if ':' in host else host}:{o.port}"
             acfg.regConfig.registerOnAdd = False
         acfg.mediaConfig.transportConfig.port = o.rtp_port
-        acfg.mediaConfig.transportConfig.portRange = max(4 * o.max_calls + 8, 64)
+        acfg.mediaConfig.transportConfig.portRange = RTP_PORT_RANGE
         acfg.mediaConfig.transportConfig.boundAddress = o.host
         if o.public_host:
             acfg.mediaConfig.transportConfig.publicAddress = o.public_host
@@ -218,6 +224,7 @@ class SipAgent:
         log.info("SIP agent on %s:%s (UDP, TCP), PCMU/PCMA, RTP from %s", o.host, o.port, o.rtp_port)
 
     def _shutdown(self) -> None:
+        started = time.monotonic()
         try:
             self.ep.hangupAllCalls()
             end = time.monotonic() + 1.0
@@ -243,28 +250,34 @@ class SipAgent:
         self.account = None
         self.ep.libDestroy()
         self.ep = None
+        log.info("SIP agent stopped in %.1f s", time.monotonic() - started)
 
     def incoming(self, account: pj.Account, prm: pj.OnIncomingCallParam) -> None:
         src = prm.rdata.srcAddress
         call = SipCall(self, account, prm.callId, source=src)
-        self._all_calls.add(call)
+        self.track(call)
         self.calls[prm.callId] = call
         self.stats.calls_total += 1
         if not self.allow.allows(src):
             log.warning("call from %s refused: not in the allow-list", src)
             self._refuse(call, 403, "Forbidden")
             return
-        if self.digest is not None and not self.digest.verify(prm.rdata.wholeMsg):
-            self._refuse(call, 401, "Unauthorized", {"WWW-Authenticate": self.digest.challenge()})
-            return
+        if self.digest is not None:
+            result = self.digest.check(prm.rdata.wholeMsg)
+            if result is not AuthResult.OK:
+                if result is AuthResult.STALE:
+                    log.info("call from %s: stale or reused nonce, challenged again", src)
+                self._refuse(call, 401, "Unauthorized",
+                             {"WWW-Authenticate": self.digest.challenge(stale=result is AuthResult.STALE)})
+                return
         if self.stats.calls_active >= self.options.max_calls:
-            log.warning("call from %s refused: %s calls already", src, self.stats.calls_active)
-            self._refuse(call, 486, "Busy Here")
+            log.warning("call from %s refused (503): %s calls already", src, self.stats.calls_active)
+            self._refuse(call, 503, "Service Unavailable", {"Retry-After": str(RETRY_AFTER_S)})
             return
         self.stats.calls_active += 1
         call.counted = True
         call.describe()
-        log.info("incoming call %s from %s", call.info.call_id[:12], src)
+        log.info("incoming call %s from %s (%s)", call.route.ref, mask_uri(call.info.remote_uri), src)
         if self.options.ring_ms > 0:
             call.answer_code(180)
             self.later(self.options.ring_ms / 1000, lambda: self._answer(call))
@@ -281,31 +294,26 @@ class SipAgent:
             call.answer_code(200)
 
     def call_confirmed(self, call: SipCall) -> None:
-        if call.bridge_of is not None or call.route.opened:
+        if call.bridge_of is not None:
+            self.transfers.leg_ready(call)
+            return
+        if call.route.opened:
             return
         self.stats.calls_answered += 1
         call.route.opened = True
-        self.loop.call_soon_threadsafe(self._open_session, call.route, SipTransport(self, call))
+        self.events.open(call.route, SipTransport(self, call))
 
     def call_ended(self, call: SipCall, code: int) -> None:
-        if getattr(call, "counted", False):
+        if call.counted:
             call.counted = False
             self.stats.calls_active -= 1
         self.stats.latencies_ms.extend(call.latencies_ms)
         if call.info is not None and call.confirmed:
             log.info("call summary %s", json.dumps({
-                "call_id": call.info.call_id, "status": code, "duration_s": round(time.time() - call.info.started_at, 2),
+                "call": call.route.ref, "status": code, "duration_s": round(time.time() - call.info.started_at, 2),
                 "frames_played": call.out.frames_played, "unplayed_ms": call.out.pending_ms,
                 "latencies_ms": [round(x) for x in call.latencies_ms]}))
-        caller = call.bridge_of
-        if caller is not None and not caller.ended:
-            if caller.joined:  # the officer hung up: end the caller's side too
-                caller.hangup_now()
-            else:  # the officer's line never answered: the caller stays with the assistant
-                caller.bridge_leg = None
-                self.to_core(caller, "transfer_failed", code)
-        if call.bridge_leg is not None and not call.bridge_leg.ended:
-            call.bridge_leg.hangup_now()
+        self.transfers.ended(call, code)
         if call.route.opened:
             self.to_core(call, "hangup")
         call.disconnect_port()
@@ -317,74 +325,6 @@ class SipAgent:
         self.stats.calls_transferred += 1
         self.to_core(call, "transferred")
 
-    def bridge(self, call: SipCall, target: str) -> None:
-        """Dial ``target`` and join its audio to the caller's (``transfer_mode = bridge``)."""
-        if call.bridge_leg is not None:
-            return
-        leg = SipCall(self, self.account, bridge_of=call)
-        self._all_calls.add(leg)
-        call.bridge_leg = leg
-        try:
-            leg.makeCall(target, pj.CallOpParam(True))
-        except pj.Error as exc:
-            log.warning("bridge call to %s failed: %s", target, exc.info())
-            call.bridge_leg = None
-            self.to_core(call, "transfer_failed", 500)
-            return
-        self.calls[leg.getId()] = leg
-
-    def join(self, call: SipCall, leg: SipCall) -> None:
-        a, b = call.audio_media(), leg.audio_media()
-        if a is None or b is None:
-            return
-        call.out.clear()
-        call.disconnect_port()
-        a.startTransmit(b)
-        b.startTransmit(a)
-        if not call.joined:  # (a re-INVITE of either leg calls this again: reconnect only)
-            call.joined = True
-            self.call_transferred(call)
-
     # ------------------------------------------------------------------ to the loop (any thread)
     def to_core(self, call: SipCall, kind: str, arg: Any = None) -> None:
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._dispatch, call.route, kind, arg)
-            except RuntimeError:  # loop closing
-                pass
-
-    # ----------------------------------------------------------------------------- asyncio loop
-    def _open_session(self, route: Route, transport: SipTransport) -> None:
-        if not route.opened:  # ended before the loop got here
-            return
-        try:
-            route.handler = self.handler_factory(transport)
-        except Exception:
-            log.exception("could not open a call session; hanging up")
-            transport.hangup()
-            return
-        self._dispatch(route, "start", None)
-
-    def _dispatch(self, route: Route, kind: str, arg: Any) -> None:
-        handler = route.handler
-        if handler is None:
-            return
-        method = getattr(handler, f"on_{kind}", None)
-        if method is None:
-            return
-        try:
-            result = method() if arg is None else method(arg)
-            if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
-                task.add_done_callback(_log_task_error)
-        except Exception:
-            log.exception("call session failed on %s", kind)
-        if kind == "hangup":
-            route.handler = None
-            route.opened = False
-
-
-def _log_task_error(task: asyncio.Future) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("call session task failed", exc_info=task.exception())
+        self.events.send(call.route, kind, arg)

@@ -13,19 +13,19 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pjsua2 as pj
 
-from voice.sip.media import BridgePort, OutBuffer, items
+from voice.sip.events import LoopEvents, Route
+from voice.sip.media import BridgePort, LatencyMeter, OutBuffer, items
+from voice.sip.redact import call_ref
 
 if TYPE_CHECKING:
     from voice.sip.agent import SipAgent
 
 log = logging.getLogger("voice.sip")
-
-#: a caller frame louder than this (16-bit RMS) counts as speech for the latency figure only
-SPEECH_RMS = 500.0
 
 
 @dataclass
@@ -70,7 +70,11 @@ class SipTransport:
         self.out.mark(name)
 
     def transfer(self, target: str | None = None) -> None:
-        self._on_pjsip(lambda call: call.transfer(target))
+        self._on_pjsip(lambda call: call.agent.transfers.start(call, target))
+
+    def cancel_transfer(self) -> None:
+        """The core stopped waiting for the transfer: a bridge leg still ringing is hung up."""
+        self._on_pjsip(lambda call: call.agent.transfers.cancel(call))
 
     def hangup(self) -> None:
         self._on_pjsip(lambda call: call.hangup_now())
@@ -78,20 +82,6 @@ class SipTransport:
     @property
     def pending_ms(self) -> int:
         return self.out.pending_ms
-
-
-class Route:
-    """The loop-side half of a call: its handler and nothing from PJSIP.
-
-    Only this crosses to the asyncio loop, so a ``pj.Call`` is never the last reference dropped (and its
-    C++ destructor run) on a thread PJSIP does not know.
-    """
-
-    __slots__ = ("handler", "opened")
-
-    def __init__(self) -> None:
-        self.handler: Any = None
-        self.opened = False
 
 
 class SipCall(pj.Call):
@@ -105,27 +95,33 @@ class SipCall(pj.Call):
         self.bridge_of = bridge_of  # set on the outgoing leg of a bridge transfer
         self.bridge_leg: SipCall | None = None
         self.joined = False  # the caller's audio is bridged to the officer's leg
-        ref = weakref.ref(self)
-        self.out = OutBuffer(on_mark=lambda name: _mark_reached(ref, name))
+        self.refer: str | None = None  # REFER progress (voice.sip.transfer)
+        # The callbacks the media clock and the loop call hold the route and the meter, never this call: a
+        # strong reference made there could be the last one, and the C++ destructor must run on PJSIP's thread.
+        self.route = route = Route()
+        self.meter = meter = LatencyMeter()
+        events = agent.events
+        self.out = OutBuffer(on_mark=lambda name: events.send(route, "mark", name))
+        self.out.on_first_audio = meter.first_audio
         self.port: BridgePort | None = None
-        self.route = Route()
         self.info: SipCallInfo | None = None
         self.confirmed = False
         self.counted = False  # counts towards calls_active
         self.ended = False
         self.ended_at = 0.0
         self._aud: pj.AudioMedia | None = None
-        #: answer latency bookkeeping: end of caller speech → first answer frame after it
-        self.last_speech_at: float | None = None
-        self.last_tx_start_at = 0.0
-        self.latencies_ms: list[float] = []
 
     # ----------------------------------------------------------------------------------- PJSIP thread
     def describe(self) -> SipCallInfo:
         ci = self.getInfo()
         self.info = SipCallInfo(call_id=ci.callIdString, remote_uri=ci.remoteUri, local_uri=ci.localUri,
                                 source=self.source)
+        self.route.ref = call_ref(ci.callIdString)
         return self.info
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        return self.meter.latencies_ms
 
     def answer_code(self, code: int, reason: str = "", headers: dict[str, str] | None = None) -> None:
         prm = pj.CallOpParam(True)
@@ -151,22 +147,6 @@ class SipCall(pj.Call):
         except pj.Error:
             pass
 
-    def transfer(self, target: str | None) -> None:
-        target = target or self.agent.options.transfer_uri
-        if not target:
-            log.warning("transfer asked but no target is configured (ASSISTANT_SIP_TRANSFER_URI)")
-            return
-        if self.ended:
-            return
-        if self.agent.options.transfer_mode == "bridge":
-            self.agent.bridge(self, target)
-            return
-        log.info("REFER to %s", target)
-        try:
-            self.xfer(target, pj.CallOpParam(True))
-        except pj.Error as exc:
-            log.warning("REFER failed: %s", exc.info())
-
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         ci = self.getInfo()
         if ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
@@ -174,7 +154,8 @@ class SipCall(pj.Call):
             self.agent.call_confirmed(self)
         elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
             self.ended = True
-            log.info("call %s ended: %s %s", ci.callIdString[:12], ci.lastStatusCode, ci.lastReason)
+            log.info("call %s ended: %s %s", self.route.ref or call_ref(ci.callIdString), ci.lastStatusCode,
+                     ci.lastReason)
             self.agent.call_ended(self, ci.lastStatusCode)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
@@ -184,19 +165,17 @@ class SipCall(pj.Call):
                 continue
             aud = self.getAudioMedia(i)
             self._aud = aud
-            if self.bridge_of is not None:  # outgoing leg of a bridge: join the caller's audio
-                self.agent.join(self.bridge_of, self)
+            if self.bridge_of is not None:  # outgoing leg of a bridge: join the caller's audio once answered
+                self.agent.transfers.leg_ready(self)
             elif self.joined and self.bridge_leg is not None:  # re-INVITE of a bridged caller
-                self.agent.join(self, self.bridge_leg)
+                self.agent.transfers.join(self, self.bridge_leg)
             else:
                 self._connect_port(aud)
             return
 
     def _connect_port(self, aud: pj.AudioMedia) -> None:
         if self.port is None:
-            self.port = BridgePort(self.out, self._caller_audio)
-            ref = weakref.ref(self)
-            self.out.on_first_audio = lambda: _first_tx(ref)
+            self.port = BridgePort(self.out, _CallerAudio(self.agent.events, self.route, self.meter))
             self.port.create(f"sip{self.getId()}")
         aud.startTransmit(self.port)
         self.port.startTransmit(aud)
@@ -214,25 +193,11 @@ class SipCall(pj.Call):
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         method = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc2833"
-        log.info("DTMF %s (%s)", prm.digit, method)
+        log.debug("DTMF %s (%s)", prm.digit, method)  # digits may spell an ID number: never at INFO
         self.agent.to_core(self, "dtmf", prm.digit)
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
-        log.info("transfer status %s %s (final=%s)", prm.statusCode, prm.reason, prm.finalNotify)
-        if prm.finalNotify or prm.statusCode >= 200:
-            if 200 <= prm.statusCode < 300:
-                prm.cont = False
-                self.agent.call_transferred(self)
-                self.hangup_now()
-            elif prm.statusCode >= 300:
-                prm.cont = False
-                self.agent.to_core(self, "transfer_failed", prm.statusCode)
-
-    # ---------------------------------------------------------------------------- media clock thread
-    def _caller_audio(self, ulaw: bytes, rms: float) -> None:
-        if rms >= SPEECH_RMS:
-            self.last_speech_at = time.monotonic()
-        self.agent.to_core(self, "audio", ulaw)
+        self.agent.transfers.on_status(self, prm)
 
     def release(self) -> None:
         """Break every reference cycle (PJSIP thread, after the call ended and its port was disconnected)."""
@@ -243,18 +208,14 @@ class SipCall(pj.Call):
         self._aud = None
 
 
-def _first_tx(ref: weakref.ref[SipCall]) -> None:
-    """Audio starts after silence: if the caller spoke since the last answer, that is a turn's latency."""
-    call = ref()
-    if call is None:
-        return
-    now = time.monotonic()
-    if call.last_speech_at is not None and call.last_speech_at > call.last_tx_start_at:
-        call.latencies_ms.append((now - call.last_speech_at) * 1000)
-    call.last_tx_start_at = now
+class _CallerAudio:
+    """The bridge port's caller-audio callback (media clock thread): the meter and the route, not the call."""
 
+    __slots__ = ("events", "route", "meter")
 
-def _mark_reached(ref: weakref.ref[SipCall], name: str) -> None:
-    call = ref()
-    if call is not None:
-        call.agent.to_core(call, "mark", name)
+    def __init__(self, events: LoopEvents, route: Route, meter: LatencyMeter):
+        self.events, self.route, self.meter = events, route, meter
+
+    def __call__(self, ulaw: bytes, pcm: np.ndarray) -> None:
+        self.meter.heard(pcm)
+        self.events.send(self.route, "audio", ulaw)

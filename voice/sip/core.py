@@ -16,6 +16,7 @@ from typing import Any
 from voice.sip.call import SipTransport
 
 log = logging.getLogger("voice.sip")
+#: how long the core waits for a transfer's outcome (REFER: a final NOTIFY; bridge: the officer answering)
 TRANSFER_TIMEOUT_S = 15.0
 
 
@@ -53,7 +54,8 @@ class SipCallTransport:
         try:
             return await asyncio.wait_for(asyncio.shield(self._transfer), TRANSFER_TIMEOUT_S)
         except TimeoutError:
-            log.warning("transfer to %s: no answer in %.0f s", uri, TRANSFER_TIMEOUT_S)
+            log.warning("transfer: no outcome in %.0f s; the caller stays with the assistant", TRANSFER_TIMEOUT_S)
+            self.sip.cancel_transfer()  # a bridge leg still ringing is hung up: no late connection
             return False
         finally:
             self._transfer = None
@@ -96,7 +98,7 @@ class CoreHandler:
         self.transport.transfer_result(True)
 
     def on_transfer_failed(self, code: int) -> None:
-        log.warning("transfer refused (%s)", code)
+        log.warning("transfer failed (%s)", code)
         self.transport.transfer_result(False)
 
     def on_hangup(self) -> None:

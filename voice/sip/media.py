@@ -9,6 +9,7 @@ edge, so :class:`BridgePort` converts both ways (G.711 is exact, so nothing is l
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -17,6 +18,7 @@ import pjsua2 as pj
 from pjsua2 import _pjsua2
 
 from voice.audio import FRAME_BYTES, mulaw_decode, mulaw_encode
+from voice.vad import Endpointer
 
 SILENCE_ULAW = b"\xff" * FRAME_BYTES
 PCM_FRAME_BYTES = FRAME_BYTES * 2
@@ -114,10 +116,39 @@ class OutBuffer:
         return chunk
 
 
-class BridgePort(pj.AudioMediaPort):
-    """A conference-bridge port: caller audio in (``on_audio(ulaw_20ms, rms)``), ``out`` played to the caller."""
+class LatencyMeter:
+    """Answer latency of one call, as the Twilio benchmark counts it (``voice.call_sim``): from the caller's
+    last frame with speech (webrtcvad, :meth:`voice.vad.Endpointer.is_voiced`) to the first frame of the
+    answer after it. Here both ends are seen inside the agent: the caller frame as it leaves PJSIP's jitter
+    buffer for the bridge port, the answer frame as the bridge port hands it to PJSIP's encoder (it leaves
+    as RTP in the same 20 ms tick). Both methods run on the media clock thread; the object holds no
+    reference to the call."""
 
-    def __init__(self, out: OutBuffer, on_audio: Callable[[bytes, float], None]):
+    def __init__(self) -> None:
+        self._vad = Endpointer()
+        self.last_speech_at: float | None = None
+        self.last_tx_start_at = 0.0
+        self.latencies_ms: list[float] = []
+
+    def heard(self, pcm: np.ndarray) -> None:
+        if self._vad.is_voiced(pcm):
+            self.last_speech_at = time.monotonic()
+
+    def first_audio(self) -> None:
+        """Audio starts after silence: if the caller spoke since the last answer, that is a turn's latency."""
+        now = time.monotonic()
+        if self.last_speech_at is not None and self.last_speech_at > self.last_tx_start_at:
+            self.latencies_ms.append((now - self.last_speech_at) * 1000)
+        self.last_tx_start_at = now
+
+
+class BridgePort(pj.AudioMediaPort):
+    """A conference-bridge port: caller audio in (``on_audio(ulaw_20ms, pcm_20ms)``), ``out`` played to the caller.
+
+    ``on_audio`` must not hold the ``pj.Call`` (this port may be the last thing to drop it, off the PJSIP
+    thread): the agent gives it the call's route and meter only."""
+
+    def __init__(self, out: OutBuffer, on_audio: Callable[[bytes, np.ndarray], None]):
         super().__init__()
         self.out = out
         self.on_audio = on_audio
@@ -147,7 +178,6 @@ class BridgePort(pj.AudioMediaPort):
             if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size < PCM_FRAME_BYTES:
                 return
             pcm = np.frombuffer(vector_bytes(frame.buf), dtype=np.int16)
-            rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
-            self.on_audio(mulaw_encode(pcm), rms)
+            self.on_audio(mulaw_encode(pcm), pcm)
         except Exception:
             pass

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 
 #: calls one PJSIP process can hold: PJSUA_MAX_CALLS in the pjsua2-python 2.15.1 wheel (measured: a 5th
-#: simultaneous INVITE gets 486 from PJSIP itself); the bridge leg of a transfer counts too
+#: simultaneous INVITE gets a stateless 486 from PJSIP itself, before the agent sees it); the bridge leg of a
+#: transfer and an INVITE being refused take a slot too
 PJSUA_MAX_CALLS = 4
+#: callers one agent takes: one slot below PJSIP's ceiling stays free for a bridge leg, and so that the
+#: agent's own check (503 + Retry-After, which Kamailio fails over on) runs instead of PJSIP's 486
+MAX_CALLS = PJSUA_MAX_CALLS - 1
+#: RTP/RTCP ports the agent may use from ``rtp_port`` on
+RTP_PORT_RANGE = 64
+#: seconds a refused caller (503) is asked to wait before trying this agent again
+RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True)
@@ -33,8 +42,8 @@ class SipOptions:
     reg_user: str | None = None
     reg_password: str | None = None
     rtp_port: int = 40000
-    #: simultaneous calls; the pjsua2-python wheel is built with PJSUA_MAX_CALLS = 4 (more: more agents)
-    max_calls: int = 4
+    #: simultaneous callers (1..MAX_CALLS); more get 503 + Retry-After (more calls: more agents, docs/sip.md)
+    max_calls: int = MAX_CALLS
     #: 180 Ringing lasts this long before 200 OK (lets a CANCEL arrive; also a polite ring)
     ring_ms: int = 0
     #: PJSIP log level on stderr (0 = silent, 3 = chatty)
@@ -46,9 +55,12 @@ class SipOptions:
             raise ValueError(f"SIP port out of range: {self.port}")
         if self.transfer_mode not in ("refer", "bridge"):
             raise ValueError(f"transfer mode must be 'refer' or 'bridge', not {self.transfer_mode!r}")
-        if not 1 <= self.max_calls <= PJSUA_MAX_CALLS:
-            raise ValueError(f"max_calls must be 1..{PJSUA_MAX_CALLS} (PJSIP's build limit); run more agents "
-                             "behind Kamailio for more calls (docs/sip.md)")
+        if not 1 <= self.max_calls <= MAX_CALLS:
+            raise ValueError(f"max_calls must be 1..{MAX_CALLS} (PJSIP's build limit is {PJSUA_MAX_CALLS} calls, one "
+                             "kept for a transfer leg); run more agents behind Kamailio for more calls (docs/sip.md)")
+        if not 1024 <= self.rtp_port <= 65535 - RTP_PORT_RANGE:
+            raise ValueError(f"RTP port must be 1024..{65535 - RTP_PORT_RANGE} (the agent uses {RTP_PORT_RANGE} "
+                             f"ports from it), not {self.rtp_port}")
         for entry in self.allow:
             ipaddress.ip_network(entry, strict=False)  # ValueError on a typo, at start-up
         if bool(self.auth_user) != bool(self.auth_password):
@@ -56,7 +68,13 @@ class SipOptions:
 
     @property
     def contact_host(self) -> str:
-        return self.public_host or self.host
+        """The address others reach the agent at: ``public_host``, else ``host`` unless it is a wildcard
+        (``0.0.0.0``/``::``), in which case the address of the interface that holds the default route."""
+        if self.public_host:
+            return self.public_host
+        if self.host in ("0.0.0.0", "::", ""):
+            return local_address(ipv6=self.host == "::")
+        return self.host
 
     def with_(self, **changes: Any) -> SipOptions:
         return replace(self, **changes)
@@ -74,3 +92,15 @@ class SipOptions:
             max_calls=settings.sip_max_calls, ring_ms=settings.sip_ring_ms)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def local_address(ipv6: bool = False) -> str:
+    """The local address of the default route (a UDP ``connect`` sends nothing); loopback without one."""
+    family, probe, fallback = ((socket.AF_INET6, "2001:db8::1", "::1") if ipv6 else
+                               (socket.AF_INET, "192.0.2.1", "127.0.0.1"))
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((probe, 9))
+            return s.getsockname()[0]
+    except OSError:
+        return fallback

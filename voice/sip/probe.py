@@ -49,6 +49,30 @@ def options_ping(host: str, port: int, timeout: float = 1.0) -> int | None:
         return None
 
 
+def sip_port_in_use(host: str, port: int) -> bool:
+    """Whether ``host:port`` cannot be bound for UDP or for TCP (the agent needs both)."""
+    host = "" if host in ("0.0.0.0", "") else host
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
+            if kind == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError:
+                return True
+    return False
+
+
+def sip_port_problems(settings: Any, other_ports: set[int]) -> list[str]:
+    """Why ``assistant up`` cannot start the SIP agent on its port (empty when SIP is disabled or all is well)."""
+    if not settings.sip_enabled:
+        return []
+    port = settings.sip_port
+    if port in other_ports:
+        return [f"sip port {port} is also the app, rasa or actions port"]
+    return [f"sip port {port}"] if sip_port_in_use(settings.sip_host, port) else []
+
+
 def sip_part(settings: Any, env: dict[str, str]) -> Any:
     """The SIP agent as a part of ``assistant up`` (None unless ``ASSISTANT_SIP_ENABLED``)."""
     from assistant.cli.up import Part

@@ -8,6 +8,7 @@ and runs until SIGINT/SIGTERM. Each ended call is logged as ``call summary {json
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import signal
 import sys
@@ -87,6 +88,7 @@ async def serve(options: SipOptions, settings: Any, *, services: Any = None) -> 
 
 
 def run(options: SipOptions, settings: Any) -> int:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack on stderr
     logging.basicConfig(level=getattr(logging, str(settings.log_level).upper(), logging.INFO), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
