@@ -64,9 +64,13 @@ def http_status(url: str, timeout: float = 2.0) -> tuple[int | None, bytes]:
         return None, b""
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def port_in_use(host: str, port: int, *, udp: bool = False) -> bool:
+    """Whether ``host:port`` cannot be bound (TCP, or UDP with ``udp``; IPv6 hosts and 0.0.0.0 too)."""
+    host = "" if host == "0.0.0.0" else host
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
+        if not udp:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

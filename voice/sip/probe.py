@@ -51,16 +51,9 @@ def options_ping(host: str, port: int, timeout: float = 1.0) -> int | None:
 
 def sip_port_in_use(host: str, port: int) -> bool:
     """Whether ``host:port`` cannot be bound for UDP or for TCP (the agent needs both)."""
-    host = "" if host in ("0.0.0.0", "") else host
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
-            if kind == socket.SOCK_STREAM:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host, port))
-            except OSError:
-                return True
-    return False
+    from assistant.cli.up import port_in_use
+
+    return port_in_use(host, port, udp=True) or port_in_use(host, port)
 
 
 def sip_port_problems(settings: Any, other_ports: set[int]) -> list[str]:
