@@ -198,3 +198,42 @@ def test_call_limit_while_thinking_cancels_the_turn(make_call, speech_frames):
     asyncio.run(asyncio.wait_for(call(), 30))
     assert transport.audio == [said(session, phrases.GREETING), said(session, phrases.TIME_LIMIT)]
     assert transport.hung_up and session.outcome == "abandoned"
+
+
+def test_no_speculative_decode_while_a_stale_one_still_runs(make_call, speech_frames):
+    """A running decode cannot be stopped: speculating again at every pause of the caller would queue the
+    final transcript behind this call's stale decodes (seen as ~0.5-1 s more latency on SIP calls)."""
+    session, transport, stt, store = make_call()
+    stt.delay = 2.5  # longer than the question: a speculation started at its first pause is still running
+    worker = session.services.stt
+    real_submit = worker.submit
+    busy_at_submit: list[bool] = []
+
+    def submit(pcm):
+        busy_at_submit.append(worker.busy)
+        return real_submit(pcm)
+
+    worker.submit = submit
+    pauses = []
+    real_feed = session._endpointer.feed
+
+    def feed(pcm):
+        event = real_feed(pcm)
+        if event is not None and event.name == "PAUSE":
+            pauses.append(worker.busy)
+        return event
+
+    session._endpointer.feed = feed
+
+    async def call():
+        await greeted(session)
+        stt.text = QUESTION
+        for frame in speech_frames:  # in real time, as a caller speaks
+            await session.on_audio(frame)
+            await asyncio.sleep(0.02)
+        await until(lambda: session.turns and session.turns[-1].outcome)
+
+    asyncio.run(asyncio.wait_for(call(), 60))
+    assert len(pauses) >= 2 and any(pauses), pauses  # the question has pauses, some while a decode runs
+    assert busy_at_submit and not any(busy_at_submit[:-1]), busy_at_submit  # only the final one may queue
+    assert session.turns[-1].transcript == QUESTION

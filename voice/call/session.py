@@ -86,6 +86,7 @@ class CallSession:
         self._buffer = b""
         self._pending: Any = None  # an answer (or a suggested question) awaiting "có"/"không"
         self._speculation: tuple[int, Future[Transcript]] | None = None
+        self._stale: Future[Transcript] | None = None  # a dropped speculation the model was already decoding
         self._last_voiced_at = 0.0
         self._mark: str | None = None
         self._mark_seq = 0
@@ -187,7 +188,9 @@ class CallSession:
                 self.barge_ins += 1
                 await self._interrupt()
             self.state = CallState.LISTENING
-        elif event is VadEvent.PAUSE:  # speculate: queued jobs are decoded in one batch, so it is cheap
+        elif event is VadEvent.PAUSE and (self._stale is None or self._stale.done()):
+            # a decode cannot be stopped once it runs: while this call's stale speculation (the caller went
+            # on) is still decoding, another would only queue the final transcript behind more stale work
             utterance = self._endpointer.utterance()
             self._speculation = (self._endpointer.voiced_tail, self.services.stt.submit(_to_stt(utterance)))
         elif event is VadEvent.RESUME:
@@ -205,7 +208,8 @@ class CallSession:
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
-            self._speculation[1].cancel()
+            if not self._speculation[1].cancel():
+                self._stale = self._speculation[1]
             self._speculation = None
 
     # ---- a turn --------------------------------------------------------------------------------
