@@ -295,6 +295,9 @@ def main(url: str, wav: str, *, as_json: bool, auth_token: str | None, public_ur
         echo(f"độ trễ        {result.first_audio_after_speech_ms} ms từ hết lời đến âm thanh trả lời đầu tiên")
         if result.server_timings:
             echo(f"máy chủ       {result.server_timings}")
+        if not calls_token:
+            echo("ghi chú       lời nghe được và câu trả lời lấy từ bản ghi cuộc gọi: cần --calls-token "
+                 "(hoặc ASSISTANT_CALLS_TOKEN)")
         if result.error:
             echo(f"lỗi           {result.error}")
     else:
