@@ -2,7 +2,8 @@
 
 Three child processes, each in its own session so a terminal Ctrl-C reaches only this supervisor:
 
-- ``rasa``: ``.venv-rasa/bin/rasa run --enable-api --auth-token TOKEN -i 127.0.0.1 -p RASA_PORT`` with the
+- ``rasa``: ``.venv-rasa/bin/python nlu_data/rasa_launcher.py run --enable-api --auth-token TOKEN -i 127.0.0.1
+  -p RASA_PORT`` (Rasa's own CLI, see the launcher) with the
   trained model ``nlu_data/models/current.tar.gz`` (cwd ``nlu_data``, telemetry off); its endpoints
   file is ``nlu_data/endpoints.yml`` with ``action_endpoint`` pointed at ACTIONS_PORT;
 - ``actions``: ``assistant actions`` on 127.0.0.1:ACTIONS_PORT (the engine behind Rasa's custom actions);
@@ -245,9 +246,9 @@ def rasa_endpoints(source: Path, actions_port: int, dest: Path) -> Path:
 
 def check_rasa_install(venv: Path, model: Path) -> str | None:
     """A message saying what is missing (None when Rasa and the model are there)."""
-    rasa = venv / "bin" / "rasa"
-    if not rasa.is_file() or not os.access(rasa, os.X_OK):
-        return f"Rasa is not installed: {rasa} not found. {SETUP_HINT}."
+    for exe in (venv / "bin" / "rasa", venv / "bin" / "python"):
+        if not exe.is_file() or not os.access(exe, os.X_OK):
+            return f"Rasa is not installed: {exe} not found. {SETUP_HINT}."
     if not model.is_file():
         return f"No trained Rasa model at {model}. {SETUP_HINT}."
     return None
@@ -301,7 +302,9 @@ def build_parts(*, host: str, port: int, rasa_port: int, actions_port: int, venv
         return False
 
     me = [sys.executable, "-m", "assistant.cli.main"]
-    rasa = Part("rasa", [str(venv / "bin" / "rasa"), "run", "--enable-api", "--auth-token", token,
+    # nlu_data/rasa_launcher.py: Rasa's own CLI, with its per-turn JSON-schema meta-check done once
+    rasa = Part("rasa", [str(venv / "bin" / "python"), str(NLU_DIR / "rasa_launcher.py"), "run", "--enable-api",
+                         "--auth-token", token,
                          "-i", "127.0.0.1", "-p", str(rasa_port), "--model", str(model.resolve()),
                          "--endpoints", str(endpoints), "--credentials", str(credentials.resolve())],
                 NLU_DIR, rasa_env, rasa_healthy)

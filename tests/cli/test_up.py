@@ -74,9 +74,10 @@ def free_port() -> int:
 def fake_rasa_venv(tmp_path: Path) -> tuple[Path, Path]:
     venv = tmp_path / "venv-rasa"
     (venv / "bin").mkdir(parents=True)
-    rasa = venv / "bin" / "rasa"
-    rasa.write_text(FAKE_RASA.format(python=sys.executable), encoding="utf-8")
-    rasa.chmod(0o755)
+    for name in ("rasa", "python"):  # `up` runs `bin/python nlu_data/rasa_launcher.py run …`
+        exe = venv / "bin" / name
+        exe.write_text(FAKE_RASA.format(python=sys.executable), encoding="utf-8")
+        exe.chmod(0o755)
     model = tmp_path / "model.tar.gz"
     model.write_bytes(b"not a model")
     return venv, model
@@ -302,7 +303,8 @@ def test_up_with_a_stand_in_rasa_starts_and_stops_everything(tmp_path):
     finally:
         up.kill()
     recorded = json.loads((tmp_path / "args.json").read_text())
-    args = recorded["args"]
+    launcher, *args = recorded["args"]
+    assert Path(launcher).name == "rasa_launcher.py"
     assert args[:2] == ["run", "--enable-api"]
     assert args[args.index("--auth-token") + 1] == "test-token-123"
     assert args[args.index("-i") + 1] == "127.0.0.1" and args[args.index("-p") + 1] == str(rasa_port)

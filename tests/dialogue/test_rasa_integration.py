@@ -81,7 +81,8 @@ class RasaStack:
     def start_rasa(self) -> None:
         env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
         self.rasa = subprocess.Popen(
-            [str(RASA), "run", "--enable-api", "--auth-token", TOKEN, "-i", "127.0.0.1", "-p", str(self.rasa_port),
+            [str(RASA.with_name("python")), str(REPO / "nlu_data" / "rasa_launcher.py"),  # as `assistant up` does
+             "run", "--enable-api", "--auth-token", TOKEN, "-i", "127.0.0.1", "-p", str(self.rasa_port),
              "--model", str(MODEL), "--endpoints", str(self.endpoints),
              "--credentials", str(REPO / "nlu_data" / "credentials.yml")],
             cwd=REPO / "nlu_data", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # custom components

@@ -1,0 +1,54 @@
+"""``nlu_data/rasa_launcher.py``: Rasa's action-response check, compiled once, accepts and refuses exactly
+what Rasa's own check does (run in the real Rasa 3.6 environment, ``.venv-rasa``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from assistant.config import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+PYTHON = REPO_ROOT / ".venv-rasa" / "bin" / "python"
+SCRIPT = r"""
+import json, sys, time
+sys.path.insert(0, "nlu_data")
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+import rasa_launcher
+
+action = RemoteAction("action_answer", None)
+good = {"events": [{"event": "slot", "name": "topic", "value": "cu_tru"}],
+        "responses": [{"text": "Trả lời", "custom": {"reply": "Trả lời"}}]}
+bad = [{"events": [{"event": "slot", "value": 1}]}, {"events": "x"}, {"events": [{"event": "slot", "timestamp": "hôm qua"}]},
+       {"events": [{"no_event": True}]}]
+
+def outcome(check, result):
+    try:
+        return ["ok", check(result)]
+    except ValidationError as e:
+        return ["error", e.message]
+
+original = action._validate_action_result
+t = time.perf_counter(); before = [outcome(original, r) for r in [good, *bad] * 5]; t_orig = time.perf_counter() - t
+rasa_launcher.install()
+t = time.perf_counter(); after = [outcome(action._validate_action_result, r) for r in [good, *bad] * 5]
+t_new = time.perf_counter() - t
+print(json.dumps({"before": before, "after": after, "t_orig": t_orig, "t_new": t_new}))
+"""
+
+
+def test_the_cached_check_accepts_and_refuses_what_rasa_does():
+    if not PYTHON.exists():
+        pytest.fail("Rasa is not set up: run scripts/setup-rasa.sh (scripts/test.sh does)")
+    run = subprocess.run([str(PYTHON), "-c", SCRIPT], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "RASA_TELEMETRY_ENABLED": "false", "PYTHONWARNINGS": "ignore"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["after"] == got["before"]
+    assert got["after"][0] == ["ok", True] and all(kind == "error" for kind, _ in got["after"][1:5])
+    assert all("Failed to validate Action server response" in msg for _, msg in got["after"][1:5])
+    assert got["t_new"] < got["t_orig"]  # the meta-schema check no longer runs per response
