@@ -11,6 +11,7 @@ command -v sipp >/dev/null || need+=(sip-tester)
 command -v baresip >/dev/null || need+=(baresip)
 [ -x /usr/sbin/kamailio ] || need+=(kamailio)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)  # Vietnamese speech synthesis fallback (voice/)
+command -v gdb >/dev/null || need+=(gdb)  # native stacks of a crashed SIP agent in the test report (tests/sip)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sip_helpers import REPO, Agent, Proc, free_port, need, start_kamailio, start_sipp, start_sipp_server, start_tone_agent
+from sip_helpers import (REPO, Agent, Proc, free_port, native_backtrace, need, start_kamailio, start_sipp,
+                         start_sipp_server, start_tone_agent)
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +68,7 @@ def agent(tmp_path_factory, sip_binaries, officer_port):
     for name in ("ASSISTANT_RASA_URL", "ASSISTANT_SIP_MAX_CALLS"):
         env.pop(name, None)  # the default (3 callers) is what runs in production
     a = Agent([sys.executable, "-m", "assistant.cli.main", "sip", "--host", "127.0.0.1", "--port", str(port),
-               "--rtp-port", str(free_port())], port, env=env, cwd=REPO)
+               "--rtp-port", str(free_port())], port, env=env, cwd=REPO, core_dumps=True)
     a.db = tmp / "calls.db"
     try:
         a.wait_for(r"^ready: SIP", timeout=180)
@@ -75,4 +76,6 @@ def agent(tmp_path_factory, sip_binaries, officer_port):
     finally:
         code = a.stop()
         (tmp / "agent.log").write_text("\n".join(a.lines) + "\n")  # for a post-mortem of a failed run
-        assert code == 0, f"the agent did not stop cleanly ({code}; {tmp / 'agent.log'}):\n" + "\n".join(a.lines[-30:])
+        native = native_backtrace(a, tmp / "agent-backtrace.txt") if code is not None and code < 0 else ""
+        assert code == 0, (f"the agent did not stop cleanly ({code}; {tmp / 'agent.log'}):\n" + "\n".join(a.lines[-30:])
+                           + "\n" + native)

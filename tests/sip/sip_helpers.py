@@ -58,12 +58,15 @@ class Proc:
     It runs in a session of its own (a Ctrl-C meant for pytest does not reach it first, and its children
     go with it on ``kill``), so it must be stopped explicitly: use the ``procs`` fixture."""
 
-    def __init__(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None):
+    def __init__(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+                 core_dumps: bool = False):
         self.argv = argv
+        self.cwd = Path(cwd or os.getcwd())
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=env, cwd=cwd, text=True, errors="replace", start_new_session=True)
+                                     env=env, cwd=cwd, text=True, errors="replace", start_new_session=True,
+                                     preexec_fn=_allow_core_dump if core_dumps else None)
         _LIVE.add(self)
         self._pump = threading.Thread(target=self._read, daemon=True)
         self._pump.start()
@@ -124,6 +127,38 @@ class Proc:
         except subprocess.TimeoutExpired:
             pass
         _LIVE.discard(self)
+
+
+def _allow_core_dump() -> None:  # in the child, before exec
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def native_backtrace(proc: Proc, dest: Path) -> str:
+    """After ``proc`` died of a signal: the native stacks of its threads from its core file, written to ``dest``.
+
+    Python's faulthandler shows only the Python frames of a crash inside PJSIP or another extension; the
+    core (``kernel.core_pattern`` ``core``: written in the process's working directory) holds the rest. The
+    core is deleted once read (it is as large as the process). Empty when there is no core."""
+    cores = [p for p in (proc.cwd / "core", proc.cwd / f"core.{proc.proc.pid}") if p.is_file()]
+    gdb = shutil.which("gdb")
+    if not cores:
+        return ""
+    try:
+        if gdb is None:
+            return f"(a core file was written, but gdb is not installed to read it: {cores[0]})"
+        out = subprocess.run([gdb, "-q", "-batch", "-iex", "set auto-load safe-path /", "-ex", "bt 40", "-ex", "echo ==== all threads ====\\n",
+                              "-ex", "info threads", "-ex", "thread apply all bt 30", proc.argv[0], str(cores[0])],
+                             capture_output=True, text=True, timeout=300)
+        dest.write_text(out.stdout + out.stderr)
+        crashed = out.stdout.split("==== all threads ====")[0]  # the thread that received the signal
+        return f"native backtrace of the crashed thread (all threads: {dest}):\n{crashed[-6000:]}"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"(could not read the core file {cores[0]}: {exc})"
+    finally:
+        for core in cores:
+            core.unlink(missing_ok=True)
 
 
 class Agent(Proc):
