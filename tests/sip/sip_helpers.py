@@ -148,8 +148,9 @@ def native_backtrace(proc: Proc, dest: Path) -> str:
     try:
         if gdb is None:
             return f"(a core file was written, but gdb is not installed to read it: {cores[0]})"
-        out = subprocess.run([gdb, "-q", "-batch", "-iex", "set auto-load safe-path /", "-ex", "bt 40", "-ex", "echo ==== all threads ====\\n",
-                              "-ex", "info threads", "-ex", "thread apply all bt 30", proc.argv[0], str(cores[0])],
+        out = subprocess.run([gdb, "-q", "-batch", "-iex", "set auto-load safe-path /", "-ex", "bt 40",
+                              "-ex", "echo ==== all threads ====\\n", "-ex", "info threads",
+                              "-ex", "thread apply all bt 30", proc.argv[0], str(cores[0])],
                              capture_output=True, text=True, timeout=300)
         dest.write_text(out.stdout + out.stderr)
         crashed = out.stdout.split("==== all threads ====")[0]  # the thread that received the signal
