@@ -17,25 +17,22 @@ import sys
 from typing import Any
 
 
-@functools.lru_cache(maxsize=1)
-def _validator(spec_json: str) -> Any:
-    import json
-
+@functools.cache
+def _validator(action_class: type) -> Any:
+    """The checked validator of ``action_class.action_response_format_spec()`` (a static method: one per class)."""
     from jsonschema.validators import validator_for
 
-    spec = json.loads(spec_json)
+    spec = action_class.action_response_format_spec()
     cls = validator_for(spec)
     cls.check_schema(spec)
     return cls(spec)
 
 
 def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
-    import json
-
     from jsonschema.exceptions import best_match
     from rasa.shared.constants import DOCS_BASE_URL
 
-    validator = _validator(json.dumps(self.action_response_format_spec(), sort_keys=True))
+    validator = _validator(type(self))
     error = best_match(validator.iter_errors(result))
     if error is not None:
         error.message += (

@@ -142,9 +142,9 @@ def native_backtrace(proc: Proc, dest: Path) -> str:
     core (``kernel.core_pattern`` ``core``: written in the process's working directory) holds the rest. The
     core is deleted once read (it is as large as the process). Empty when there is no core."""
     cores = [p for p in (proc.cwd / "core", proc.cwd / f"core.{proc.proc.pid}") if p.is_file()]
-    gdb = shutil.which("gdb")
     if not cores:
         return ""
+    gdb = shutil.which("gdb")
     try:
         if gdb is None:
             return f"(a core file was written, but gdb is not installed to read it: {cores[0]})"
